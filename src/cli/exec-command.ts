@@ -1,0 +1,111 @@
+// portal-exec: forward this process's argv, env, cwd and fds to a spawner
+// and end the way the program ended. Exit codes (README "Exit codes"):
+// the program's own 0-255, death by the same signal, 127 not found,
+// 126 not executable, 125 the portal failed.
+import { libc } from "../libc/libc.ts";
+import { start, type ExecResult } from "../client/exec.ts";
+import { PortalError } from "../client/errors.ts";
+import { isControlVariable } from "../client/request-input.ts";
+import { SIGNALS, isFatalByDefault } from "../process/signals.ts";
+import { exitCodeForSpawnFailure } from "../protocol/outcome.ts";
+import { dieBySignal } from "./exit-like.ts";
+import { inheritableFds, isOpen } from "./forwarded-fds.ts";
+import { argumentBytes, cwdBytes, environmentBytes } from "./process-bytes.ts";
+import { parseExecArgs, parseProtocol, UsageError, type ExecCliOptions } from "./exec-options.ts";
+
+export const PORTAL_FAILED = 125;
+
+/** Signals relayed to the program's process group while it runs. */
+const FORWARDED = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT"] as const;
+
+function fail(message: string, code = PORTAL_FAILED): never {
+  process.stderr.write(`portal-exec: ${message}\n`);
+  process.exit(code);
+}
+
+export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Promise<never> {
+  let options: ExecCliOptions;
+  try {
+    options = parseExecArgs(args);
+    if (options.help) {
+      const { showExecHelp } = await import("./exec-help.ts");
+      await showExecHelp();
+      process.exit(0);
+    }
+    if (options.protocol === undefined && process.env.PORTAL_PROTOCOL) {
+      options.protocol = parseProtocol(process.env.PORTAL_PROTOCOL, "PORTAL_PROTOCOL");
+    }
+  } catch (error) {
+    if (error instanceof UsageError) fail(`${error.message}\nTry 'portal-exec --help'.`);
+    throw error;
+  }
+  const command = args.slice(options.commandIndex);
+  const fds = new Map<number, number>();
+  for (const { source, target } of options.fds.length > 0 ? options.fds : inheritableFds().map((fd) => ({ source: fd, target: fd }))) {
+    if (!isOpen(source)) fail(`--fd ${source}: fd ${source} is not open`);
+    if (fds.has(target)) fail(`--fd: target fd ${target} is given twice`);
+    fds.set(target, source);
+  }
+  const socket = options.socket ?? (process.env.PORTAL_NAME || "./portal.sock");
+  const oneShot = options.oneShot || Boolean(process.env.PORTAL_ONE_SHOT);
+
+  const remote = start({
+    socket,
+    args: command,
+    env: buildEnv(options),
+    cwd: options.cwd ?? cwdBytes(),
+    fds,
+    protocol: options.protocol,
+    waitForSocket: oneShot ? false : options.timeoutSeconds !== undefined ? options.timeoutSeconds * 1000 : true,
+    onWaiting: () => process.stderr.write(`portal-exec: waiting for spawner at '${socket}'...\n`),
+    handshakeTimeoutMs: options.handshakeSeconds !== undefined ? options.handshakeSeconds * 1000 : undefined,
+  });
+  relaySignals(remote);
+
+  let result: ExecResult;
+  try {
+    result = await remote.result;
+  } catch (error) {
+    if (error instanceof PortalError) fail(error.message);
+    fail(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  }
+  switch (result.outcome.kind) {
+    case "exited":
+      process.exit(result.outcome.code);
+    case "signaled":
+      dieBySignal(result.outcome.signal);
+    case "spawn-failed":
+      fail(result.outcome.message, exitCodeForSpawnFailure(result.outcome));
+  }
+}
+
+function buildEnv(options: ExecCliOptions): Uint8Array[] {
+  const nameOf = (entry: Uint8Array) => {
+    const eq = entry.indexOf(0x3d);
+    return new TextDecoder().decode(eq < 0 ? entry : entry.subarray(0, eq));
+  };
+  let env = options.clearEnv ? [] : environmentBytes().filter((entry) => !isControlVariable(entry));
+  const replaced = new Set([...options.setEnv.map(nameOf), ...options.unsetEnv]);
+  env = env.filter((entry) => !replaced.has(nameOf(entry)));
+  return [...env, ...options.setEnv];
+}
+
+/**
+ * While the program runs, the signals above go to its process group. Before
+ * that (still connecting), a terminating signal ends this client as usual, so
+ * the spawner sees the hang-up and never starts anything. SIGTSTP stops the
+ * program (SIGSTOP: its group is orphaned, so SIGTSTP would be ignored
+ * there) and then this client.
+ */
+function relaySignals(remote: ReturnType<typeof start>): void {
+  for (const name of FORWARDED) {
+    process.on(name, () => {
+      if (remote.kill(SIGNALS[name])) return;
+      if (!remote.running && isFatalByDefault(SIGNALS[name])) dieBySignal(SIGNALS[name]);
+    });
+  }
+  process.on("SIGTSTP", () => {
+    remote.kill(SIGNALS.SIGSTOP);
+    libc.kill(libc.getpid(), SIGNALS.SIGSTOP);
+  });
+}

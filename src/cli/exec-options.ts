@@ -1,0 +1,136 @@
+// portal-exec's options. Parsing stops at the first argument that is not one
+// of ours (as env and sudo do), so `portal-exec ls -la --help` runs
+// `ls -la --help`. The table is a citty ArgsDef, so `portal exec --help` and
+// `portal-exec --help` render the same usage; citty itself is only loaded for
+// --help, keeping it off the client's start-up path.
+import type { ArgsDef } from "citty";
+
+export const execArgs = {
+  socket: { type: "string", alias: "s", description: "Spawner socket (default: $PORTAL_NAME, else ./portal.sock)", valueHint: "PATH" },
+  protocol: { type: "string", description: "Protocol version: 2 (default) or 1 for the C exec-portal spawner ($PORTAL_PROTOCOL)", valueHint: "1|2" },
+  "one-shot": { type: "boolean", description: "Fail at once if the spawner is not there ($PORTAL_ONE_SHOT)" },
+  timeout: { type: "string", description: "Wait at most this long for the socket to appear", valueHint: "SECONDS" },
+  fd: { type: "string", description: "Forward only these fds (repeatable); SRC:DST puts SRC at DST", valueHint: "N|SRC:DST" },
+  "clear-env": { type: "boolean", description: "Start the program with an empty environment" },
+  env: { type: "string", description: "Set a variable for the program (repeatable)", valueHint: "K=V" },
+  "unset-env": { type: "string", description: "Remove a variable (repeatable)", valueHint: "K" },
+  cwd: { type: "string", description: "Working directory for the program (default: this one)", valueHint: "DIR" },
+  "handshake-timeout": { type: "string", description: "Seconds a v2 spawner may take to answer (default 3)", valueHint: "SECONDS" },
+  help: { type: "boolean", alias: "h", description: "Show this help" },
+} as const satisfies ArgsDef;
+
+export interface ExecCliOptions {
+  socket?: string;
+  protocol?: 1 | 2;
+  oneShot: boolean;
+  timeoutSeconds?: number;
+  fds: Array<{ source: number; target: number }>;
+  clearEnv: boolean;
+  setEnv: Uint8Array[];
+  unsetEnv: string[];
+  cwd?: Uint8Array;
+  handshakeSeconds?: number;
+  help: boolean;
+  /** Index of the first argument that is not ours: the command starts here. */
+  commandIndex: number;
+}
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+const WITH_VALUE = new Set(["socket", "protocol", "timeout", "fd", "env", "unset-env", "cwd", "handshake-timeout"]);
+const ALIASES: Record<string, string> = { s: "socket", h: "help" };
+
+/** Parses `args` (bytes, so values such as --cwd and --env stay exact). */
+export function parseExecArgs(args: readonly Uint8Array[]): ExecCliOptions {
+  const options: ExecCliOptions = { oneShot: false, fds: [], clearEnv: false, setEnv: [], unsetEnv: [], help: false, commandIndex: args.length };
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  let i = 0;
+  for (; i < args.length; i++) {
+    const text = decode(args[i]!);
+    if (text === "--") {
+      i++;
+      break;
+    }
+    if (!text.startsWith("-") || text === "-") break;
+    const eq = text.indexOf("=");
+    const rawName = text.startsWith("--") ? text.slice(2, eq > 0 ? eq : undefined) : text.slice(1);
+    const name = ALIASES[rawName] ?? rawName;
+    if (!(name in execArgs)) throw new UsageError(`unknown option '${text}' (options come before the command; use -- to end them)`);
+    let value: Uint8Array | undefined;
+    if (WITH_VALUE.has(name)) {
+      if (text.startsWith("--") && eq > 0) value = args[i]!.subarray(new TextEncoder().encode(text.slice(0, eq + 1)).length);
+      else if (i + 1 < args.length) value = args[++i];
+      else throw new UsageError(`option '${text}' needs a value`);
+    } else if (eq > 0) {
+      throw new UsageError(`option '--${name}' takes no value`);
+    }
+    apply(options, name, value, decode);
+  }
+  options.commandIndex = i;
+  return options;
+}
+
+function apply(options: ExecCliOptions, name: string, value: Uint8Array | undefined, decode: (b: Uint8Array) => string): void {
+  const text = value ? decode(value) : "";
+  switch (name) {
+    case "socket":
+      options.socket = text;
+      break;
+    case "protocol":
+      options.protocol = parseProtocol(text, "--protocol");
+      break;
+    case "one-shot":
+      options.oneShot = true;
+      break;
+    case "timeout":
+      options.timeoutSeconds = parseSeconds(text, "--timeout");
+      break;
+    case "handshake-timeout":
+      options.handshakeSeconds = parseSeconds(text, "--handshake-timeout");
+      break;
+    case "fd":
+      options.fds.push(parseFdSpec(text));
+      break;
+    case "clear-env":
+      options.clearEnv = true;
+      break;
+    case "env":
+      if (!text.includes("=") || text.startsWith("=")) throw new UsageError(`--env needs KEY=VALUE, got '${text}'`);
+      options.setEnv.push(value!);
+      break;
+    case "unset-env":
+      if (text.length === 0 || text.includes("=")) throw new UsageError(`--unset-env needs a variable name, got '${text}'`);
+      options.unsetEnv.push(text);
+      break;
+    case "cwd":
+      if (value!.length === 0) throw new UsageError("--cwd needs a directory");
+      options.cwd = value;
+      break;
+    case "help":
+      options.help = true;
+      break;
+  }
+}
+
+export function parseProtocol(text: string, what: string): 1 | 2 {
+  if (text === "1" || text === "2") return Number(text) as 1 | 2;
+  throw new UsageError(`${what} must be 1 or 2, got '${text}'`);
+}
+
+function parseSeconds(text: string, what: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n < 0) throw new UsageError(`${what} needs a number of seconds, got '${text}'`);
+  return n;
+}
+
+function parseFdSpec(text: string): { source: number; target: number } {
+  const match = /^(\d+)(?::(\d+))?$/.exec(text);
+  if (!match) throw new UsageError(`--fd needs N or SRC:DST, got '${text}'`);
+  const source = Number(match[1]);
+  return { source, target: match[2] === undefined ? source : Number(match[2]) };
+}

@@ -1,0 +1,26 @@
+// Entry point of the `portal` binary: portal exec | spawner | demo.
+import { defineCommand, runMain } from "citty";
+import { argumentBytes } from "./process-bytes.ts";
+
+const main = defineCommand({
+  meta: { name: "portal", description: "Exec portal: run programs inside another environment with the caller's argv, env, cwd and fds" },
+  subCommands: {
+    exec: () => import("./exec-help.ts").then((m) => m.execDefinition),
+    spawner: () => import("./spawner-command.ts").then((m) => m.spawnerDefinition),
+    demo: () => import("./demo.ts").then((m) => m.demoDefinition),
+  },
+});
+
+const args = argumentBytes();
+const sub = args[0] ? new TextDecoder().decode(args[0]) : "";
+// exec and spawner take a program after their options, which citty cannot
+// express: they parse their own arguments.
+if (sub === "exec") {
+  const { runExecCommand } = await import("./exec-command.ts");
+  await runExecCommand(args.slice(1));
+} else if (sub === "spawner") {
+  const { spawnerMain } = await import("./spawner-command.ts");
+  await spawnerMain(args.slice(1));
+} else {
+  await runMain(main);
+}

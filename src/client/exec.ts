@@ -1,0 +1,275 @@
+// The client as a library: connect, send one request, relay signals, and
+// report how the program ended. The CLI (portal-exec) is a thin shell on this.
+import { ptr } from "bun:ffi";
+import { libc } from "../libc/libc.ts";
+import { ECONNREFUSED, ENOENT, EPIPE, ECONNRESET, SystemError } from "../libc/errno.ts";
+import type { OwnedFd } from "../libc/owned-fd.ts";
+import { SOL_SOCKET, SO_SNDTIMEO } from "../libc/constants.ts";
+import { connectSeqpacket, sendRecord } from "../fdpass/seqpacket.ts";
+import { MAX_FDS_PER_RECORD, V1_MAX_RECORD_BYTES } from "../protocol/limits.ts";
+import { exitCodeForSpawnFailure, fromWaitStatus, type Outcome } from "../protocol/outcome.ts";
+import {
+  chunks, decodeHelloAck, decodeOutcome, decodeRefused, decodeStarted, encodeFdTargets, encodeHello, encodeRecord,
+  encodeSignal, encodeStart, joinNulTerminated, ProtocolError, RecordType, VERSION,
+} from "../protocol/v2.ts";
+import { decodeV1Status, encodeV1FdNumbers, encodeV1Strings, V1_FD_RECORD_BYTES } from "../protocol/v1.ts";
+import { parseSignal, signalName } from "../process/signals.ts";
+import { PortalError } from "./errors.ts";
+import { ReplyReader, ReplyTimeout } from "./reply-reader.ts";
+import { envEntries, fdMap, isControlVariable, toBytes, type Bytes, type EnvInput, type FdInput } from "./request-input.ts";
+
+
+export interface ExecOptions {
+  /** Socket path. Default: env PORTAL_NAME, else ./portal.sock. */
+  socket?: string;
+  /** Arguments for the spawner (appended to its own PROGRAM, if it has one). */
+  args: readonly Bytes[];
+  /** Environment for the program. Default: this process's, without PORTAL_* variables. */
+  env?: EnvInput;
+  /** Working directory for the program. Default: this process's. null sends none. */
+  cwd?: Bytes | null;
+  /** Fds to pass: target -> source (an array passes those numbers as they are). Default: 0, 1, 2. */
+  fds?: FdInput;
+  /** 2 (default) or 1 to talk to the C exec-portal spawner. */
+  protocol?: 1 | 2;
+  /** Wait for the socket to appear: false (default) fails at once; true waits; a number waits that many ms. */
+  waitForSocket?: boolean | number;
+  /** Called once if the client has to wait for the socket. */
+  onWaiting?: () => void;
+  /** How long a v2 spawner may take to answer the handshake, in ms. Default 3000. */
+  handshakeTimeoutMs?: number;
+}
+
+export interface ExecResult {
+  /** The program's exit code 0-255, or null if it was killed by a signal or never started. */
+  exitCode: number | null;
+  /** The name of the signal that killed it ("SIGTERM"), or null. */
+  signal: string | null;
+  signalNumber: number | null;
+  /** The program could not be started (see `outcome.message`). */
+  failed: boolean;
+  /** The code a shell-style caller should exit with: code, 128+signal, 127/126/125 for spawn failures. */
+  shellExitCode: number;
+  outcome: Outcome;
+  /** The program's pid inside the spawner's pid namespace (v2 only). */
+  pid: number | null;
+  protocol: 1 | 2;
+  durationMs: number;
+}
+
+export interface RemoteProcess {
+  /** Resolves with the pid once the program started (null for v1 or when it never started). */
+  readonly pid: Promise<number | null>;
+  readonly result: Promise<ExecResult>;
+  /** True from the moment the request is complete until the outcome arrives. */
+  readonly running: boolean;
+  /** Forwards a signal to the program's process group. False if it cannot be delivered now. */
+  kill(signal?: number | string): boolean;
+}
+
+/** Runs a program through the spawner and resolves with how it ended. */
+export function exec(options: ExecOptions): Promise<ExecResult> {
+  return start(options).result;
+}
+
+export function start(options: ExecOptions): RemoteProcess {
+  let sock: OwnedFd | null = null;
+  let running = false;
+  let resolvePid!: (pid: number | null) => void;
+  const pid = new Promise<number | null>((resolve) => (resolvePid = resolve));
+  const begin = performance.now();
+  const protocol = options.protocol ?? 2;
+
+  const result = (async (): Promise<ExecResult> => {
+    sock = await connect(options);
+    const reader = new ReplyReader(sock);
+    try {
+      const outcomeAndPid =
+        protocol === 1
+          ? await runV1(sock, reader, options)
+          : await runV2(sock, reader, options, () => (running = true), resolvePid);
+      return toResult(outcomeAndPid.outcome, outcomeAndPid.pid, protocol, performance.now() - begin);
+    } finally {
+      running = false;
+      resolvePid(null);
+      await reader.close();
+      sock.close();
+    }
+  })();
+  result.catch(() => resolvePid(null));
+
+  return {
+    pid,
+    result,
+    get running() {
+      return running;
+    },
+    kill(signal: number | string = "SIGTERM") {
+      if (!sock || sock.closed || !running) return false;
+      const number = typeof signal === "number" ? signal : parseSignal(signal);
+      try {
+        return sendRecord(sock, encodeSignal(number));
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+async function connect(options: ExecOptions): Promise<OwnedFd> {
+  const path = options.socket ?? (process.env.PORTAL_NAME || "./portal.sock");
+  const wait = options.waitForSocket ?? false;
+  const deadline = wait === true ? Infinity : wait === false ? 0 : performance.now() + wait;
+  let announced = false;
+  for (;;) {
+    try {
+      return connectSeqpacket(Buffer.from(path));
+    } catch (error) {
+      const retryable = error instanceof SystemError && (error.errno === ENOENT || error.errno === ECONNREFUSED);
+      if (!retryable || performance.now() >= deadline) {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new PortalError(retryable && wait !== false ? "timeout" : "connect", `cannot connect to spawner at '${path}': ${why}`);
+      }
+      if (!announced) {
+        announced = true;
+        options.onWaiting?.();
+      }
+      await Bun.sleep(Math.min(100, Math.max(1, deadline - performance.now())));
+    }
+  }
+}
+
+async function runV2(
+  sock: OwnedFd,
+  reader: ReplyReader,
+  options: ExecOptions,
+  onStarted: () => void,
+  resolvePid: (pid: number | null) => void,
+): Promise<{ outcome: Outcome; pid: number | null }> {
+  const handshakeMs = options.handshakeTimeoutMs ?? 3000;
+  setSendTimeout(sock, handshakeMs);
+  const args = (options.args ?? []).map(toBytes);
+  const env = defaultEnv(options.env);
+  const cwd = options.cwd === undefined ? Buffer.from(process.cwd()) : options.cwd === null ? null : toBytes(options.cwd);
+  const fds = fdMap(options.fds ?? [0, 1, 2]);
+
+  send(sock, encodeHello());
+  let ack;
+  try {
+    ack = await reader.next(handshakeMs);
+  } catch (error) {
+    if (error instanceof ReplyTimeout) {
+      throw new PortalError(
+        "protocol",
+        `the spawner did not answer protocol v2 within ${handshakeMs} ms; if it is the C exec-portal spawner, use --protocol 1 (or PORTAL_PROTOCOL=1)`,
+      );
+    }
+    throw error;
+  }
+  if (!ack) throw new PortalError("gone", "the spawner closed the connection during the handshake");
+  if (ack.type === RecordType.Refused) throw refused(ack.payload);
+  if (ack.type !== RecordType.HelloAck) throw new PortalError("protocol", `expected HELLO_ACK, got record type 0x${ack.type.toString(16)}`);
+  const limits = decodeHelloAck(ack.payload);
+  if (limits.version !== VERSION) throw new PortalError("protocol", `spawner chose protocol version ${limits.version}`);
+  if (fds.size > limits.maxFds) throw new PortalError("refused", `the spawner accepts at most ${limits.maxFds} fds, this request has ${fds.size}`);
+
+  const argBytes = joinNulTerminated(args, "argument");
+  const envBytes = joinNulTerminated(env, "environment");
+  const requestBytes = argBytes.length + envBytes.length + (cwd?.length ?? 0);
+  if (requestBytes > limits.maxRequestBytes) {
+    throw new PortalError("refused", `the request has ${requestBytes} bytes of arguments and environment; the spawner accepts at most ${limits.maxRequestBytes}`);
+  }
+  for (const part of chunks(argBytes)) send(sock, encodeRecord(RecordType.Args, part));
+  for (const part of chunks(envBytes)) send(sock, encodeRecord(RecordType.Env, part));
+  if (cwd) send(sock, encodeRecord(RecordType.Cwd, cwd));
+  const entries = [...fds];
+  for (let i = 0; i < entries.length; i += MAX_FDS_PER_RECORD) {
+    const batch = entries.slice(i, i + MAX_FDS_PER_RECORD);
+    send(sock, encodeFdTargets(batch.map(([target]) => target)), batch.map(([, source]) => source));
+  }
+  send(sock, encodeStart({ argc: args.length, envc: env.length, fdCount: fds.size, flags: 0 }));
+  onStarted();
+
+  let pid: number | null = null;
+  for (;;) {
+    const record = await reader.next();
+    if (!record) throw new PortalError("gone", "the spawner closed the connection before the program ended");
+    try {
+      switch (record.type) {
+        case RecordType.Started:
+          pid = decodeStarted(record.payload);
+          resolvePid(pid);
+          continue;
+        case RecordType.Refused:
+          throw refused(record.payload);
+        default:
+          return { outcome: decodeOutcome(record), pid };
+      }
+    } catch (error) {
+      if (error instanceof ProtocolError) throw new PortalError("protocol", `bad reply from spawner: ${error.message}`);
+      throw error;
+    }
+  }
+}
+
+async function runV1(sock: OwnedFd, reader: ReplyReader, options: ExecOptions): Promise<{ outcome: Outcome; pid: null }> {
+  const env = defaultEnv(options.env);
+  const fds = fdMap(options.fds ?? [0, 1, 2]);
+  if (fds.size > MAX_FDS_PER_RECORD) throw new PortalError("usage", `protocol v1 passes at most ${MAX_FDS_PER_RECORD} fds`);
+  const envRecord = encodeV1Strings(env, "environment");
+  if (envRecord.length >= V1_MAX_RECORD_BYTES) throw new PortalError("usage", `protocol v1 allows less than ${V1_MAX_RECORD_BYTES} bytes of environment`);
+  const entries = [...fds].sort(([a], [b]) => a - b);
+  send(sock, envRecord);
+  send(sock, encodeV1Strings((options.args ?? []).map(toBytes), "argument"));
+  send(sock, encodeV1FdNumbers(entries.map(([target]) => target)));
+  send(sock, new Uint8Array(V1_FD_RECORD_BYTES), entries.map(([, source]) => source));
+  const reply = await reader.rest(4);
+  if (reply.length === 0) throw new PortalError("gone", "portal-spawner closed connection without a status");
+  try {
+    return { outcome: fromWaitStatus(decodeV1Status(reply)), pid: null };
+  } catch (error) {
+    throw new PortalError("protocol", `bad reply from v1 spawner: ${(error as Error).message}`);
+  }
+}
+
+function defaultEnv(env: EnvInput | undefined): Uint8Array[] {
+  return envEntries(env ?? process.env as Record<string, string | undefined>).filter((entry) => !isControlVariable(entry));
+}
+
+function send(sock: OwnedFd, record: Uint8Array, fds: readonly number[] = []): void {
+  try {
+    if (!sendRecord(sock, record, fds)) throw new PortalError("timeout", "the spawner stopped reading the request");
+  } catch (error) {
+    if (error instanceof SystemError) {
+      if (error.errno === EPIPE || error.errno === ECONNRESET) throw new PortalError("gone", "the spawner closed the connection while the request was sent");
+      throw new PortalError("connect", `sending the request failed: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+function refused(payload: Uint8Array): PortalError {
+  const { reason } = decodeRefused(payload);
+  return new PortalError("refused", `the spawner refused the request: ${reason}`);
+}
+
+/** A blocking send that would wait longer than `ms` fails with EAGAIN instead (a stuck spawner). */
+function setSendTimeout(sock: OwnedFd, ms: number): void {
+  const timeval = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1000)]);
+  libc.setsockopt(sock.fd, SOL_SOCKET, SO_SNDTIMEO, ptr(timeval), 16);
+}
+
+function toResult(outcome: Outcome, pid: number | null, protocol: 1 | 2, durationMs: number): ExecResult {
+  const base = { outcome, pid, protocol, durationMs };
+  switch (outcome.kind) {
+    case "exited":
+      return { ...base, exitCode: outcome.code, signal: null, signalNumber: null, failed: false, shellExitCode: outcome.code };
+    case "signaled":
+      return {
+        ...base, exitCode: null, signal: signalName(outcome.signal), signalNumber: outcome.signal, failed: false,
+        shellExitCode: 128 + outcome.signal,
+      };
+    case "spawn-failed":
+      return { ...base, exitCode: null, signal: null, signalNumber: null, failed: true, shellExitCode: exitCodeForSpawnFailure(outcome) };
+  }
+}

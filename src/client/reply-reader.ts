@@ -1,0 +1,89 @@
+// The client reads the spawner's replies through Bun's own fd reader: no
+// worker thread and no FFI wait, so a thin client starts fast. That is safe
+// because replies never carry fds (a plain read(2) would drop them). The
+// reader gets its own duplicate of the socket so closing it never affects
+// the fd requests are sent on.
+import { libc } from "../libc/libc.ts";
+import { check } from "../libc/errno.ts";
+import { OwnedFd } from "../libc/owned-fd.ts";
+import { F_DUPFD_CLOEXEC } from "../libc/constants.ts";
+import { RecordStreamDecoder, type Record } from "../protocol/v2.ts";
+
+export class ReplyTimeout extends Error {
+  constructor(ms: number) {
+    super(`no reply within ${ms} ms`);
+    this.name = "ReplyTimeout";
+  }
+}
+
+export class ReplyReader {
+  readonly #fd: OwnedFd;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #decoder = new RecordStreamDecoder();
+  readonly #records: Record[] = [];
+  #raw: Uint8Array[] = [];
+  #ended = false;
+  // A read outlives a timeout; the next pull must reuse it or its data is lost.
+  #pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+
+  constructor(sock: OwnedFd) {
+    this.#fd = new OwnedFd(check(libc.fcntl(sock.fd, F_DUPFD_CLOEXEC, 0), "fcntl(F_DUPFD_CLOEXEC)"));
+    this.#reader = Bun.file(this.#fd.fd).stream().getReader();
+  }
+
+  /** The next v2 record, or null at end of file. */
+  async next(timeoutMs?: number): Promise<Record | null> {
+    while (this.#records.length === 0) {
+      if (this.#ended) return null;
+      await this.#pull(timeoutMs);
+    }
+    return this.#records.shift()!;
+  }
+
+  /** Everything until end of file, undecoded (protocol v1's 4-byte status). */
+  async rest(limit: number): Promise<Uint8Array> {
+    let total = this.#raw.reduce((n, c) => n + c.length, 0);
+    while (!this.#ended && total <= limit) {
+      await this.#pull(undefined, true);
+      total = this.#raw.reduce((n, c) => n + c.length, 0);
+    }
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of this.#raw) {
+      out.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return out;
+  }
+
+  async #pull(timeoutMs: number | undefined, raw = false): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    this.#pending ??= this.#reader.read();
+    const read = this.#pending;
+    const result =
+      timeoutMs === undefined
+        ? await read
+        : await Promise.race([
+            read,
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new ReplyTimeout(timeoutMs)), timeoutMs);
+            }),
+          ]).finally(() => clearTimeout(timer));
+    this.#pending = null;
+    if (result.done) {
+      this.#ended = true;
+      return;
+    }
+    if (raw) this.#raw.push(result.value);
+    else this.#records.push(...this.#decoder.push(result.value));
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.#reader.cancel();
+    } catch {
+      // The stream may already be errored; the fd is still ours to close.
+    }
+    this.#fd.close();
+  }
+}

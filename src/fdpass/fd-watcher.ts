@@ -1,0 +1,108 @@
+// Waiting for an fd to become ready without blocking the JS thread.
+//
+// Bun cannot watch an arbitrary fd, and its own stream readers use plain
+// read(2), which would drop passed fds. So one Worker thread blocks in poll(2)
+// and posts readiness back (docs/event-loop.md has the measurements and the
+// alternatives). Watches are one-shot: callers try their non-blocking call
+// first and only wait when it says "again", so a stale or spurious wake-up
+// costs one extra EAGAIN and is never wrong.
+import { ptr } from "bun:ffi";
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { libc } from "../libc/libc.ts";
+import { check } from "../libc/errno.ts";
+import { OwnedFd } from "../libc/owned-fd.ts";
+import { EFD_CLOEXEC, EFD_NONBLOCK, POLLIN } from "../libc/constants.ts";
+import type { WatcherCommand, WatcherEvent } from "./fd-watcher-worker.ts";
+
+export class WatchCancelled extends Error {
+  constructor(fd: number) {
+    super(`wait for fd ${fd} was cancelled`);
+    this.name = "WatchCancelled";
+  }
+}
+
+interface Pending {
+  id: number;
+  resolve: (revents: number) => void;
+  reject: (error: Error) => void;
+}
+
+const ONE = new BigUint64Array([1n]);
+
+export class FdWatcher {
+  static #shared: FdWatcher | null = null;
+
+  /** The process-wide watcher, started on first use. */
+  static shared(): FdWatcher {
+    FdWatcher.#shared ??= new FdWatcher();
+    return FdWatcher.#shared;
+  }
+
+  readonly #worker: Worker;
+  readonly #port: MessagePort;
+  readonly #wake: OwnedFd;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #referenced = false;
+
+  private constructor() {
+    this.#wake = new OwnedFd(check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd"));
+    const channel = new MessageChannel();
+    this.#port = channel.port1;
+    this.#worker = new Worker(new URL("./fd-watcher-worker.ts", import.meta.url).href);
+    this.#worker.onmessage = (event: MessageEvent<WatcherEvent[] | string>) => {
+      if (typeof event.data === "string") return;
+      for (const ready of event.data) this.#settle(ready);
+    };
+    this.#worker.postMessage({ port: channel.port2, wakeFd: this.#wake.fd }, [channel.port2 as never]);
+    this.#worker.unref();
+  }
+
+  /** Resolves with poll's revents once `fd` is readable (or hung up, or in error). */
+  readable(fd: number): Promise<number> {
+    return this.#watch(fd, POLLIN);
+  }
+
+  /** Rejects a pending wait on `fd` with WatchCancelled. Call it before closing a watched fd. */
+  cancel(fd: number): void {
+    const pending = this.#pending.get(fd);
+    if (!pending) return;
+    this.#pending.delete(fd);
+    this.#send({ op: "cancel", fd, id: pending.id });
+    this.#updateRef();
+    pending.reject(new WatchCancelled(fd));
+  }
+
+  #watch(fd: number, events: number): Promise<number> {
+    if (this.#pending.has(fd)) return Promise.reject(new Error(`fd ${fd} is already being waited on`));
+    const id = this.#nextId++;
+    const promise = new Promise<number>((resolve, reject) => this.#pending.set(fd, { id, resolve, reject }));
+    this.#send({ op: "watch", fd, events, id });
+    this.#updateRef();
+    return promise;
+  }
+
+  #settle(ready: WatcherEvent): void {
+    const pending = this.#pending.get(ready.fd);
+    // A readiness report for a watch that was cancelled (and maybe re-armed
+    // for a new fd with the same number) is stale: drop it.
+    if (!pending || pending.id !== ready.id) return;
+    this.#pending.delete(ready.fd);
+    this.#updateRef();
+    pending.resolve(ready.revents);
+  }
+
+  #send(command: WatcherCommand): void {
+    this.#port.postMessage(command);
+    libc.write(this.#wake.fd, ptr(ONE), 8);
+  }
+
+  // The worker keeps the process alive only while someone waits on it.
+  #updateRef(): void {
+    const want = this.#pending.size > 0;
+    if (want === this.#referenced) return;
+    this.#referenced = want;
+    if (want) this.#worker.ref();
+    else this.#worker.unref();
+  }
+}

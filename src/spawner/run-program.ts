@@ -1,0 +1,57 @@
+// The default handler: run the requested program with the request's argv,
+// env, cwd and fds, forward signals to its process group, and end the group
+// when the client goes away.
+import { closeAll } from "../libc/owned-fd.ts";
+import { strerror } from "../libc/errno.ts";
+import { ChildProcess } from "../process/child.ts";
+import { lookupProgram } from "../process/path-lookup.ts";
+import { spawnProgram, SpawnError } from "../process/spawn.ts";
+import type { Outcome } from "../protocol/outcome.ts";
+import { Refusal, type Handler, type PortalRequest } from "./request.ts";
+
+export interface ProgramRunnerOptions {
+  /** The spawner's own PROGRAM ARGS, put before the client's args. */
+  prefix: readonly Uint8Array[];
+  /** Time between SIGTERM and SIGKILL for the group of a program whose client went away. */
+  killGraceMs: number;
+  /** Called for every started program (the spawner tracks them for shutdown). */
+  onChild?: (child: ChildProcess) => void;
+}
+
+export function programRunner(options: ProgramRunnerOptions): Handler {
+  return async (request: PortalRequest): Promise<Outcome> => {
+    const argv = [...options.prefix, ...request.args];
+    if (argv.length === 0) {
+      throw new Refusal("nothing to execute: the request has no arguments and the spawner was started without a PROGRAM");
+    }
+    const name = argv[0]!;
+    const lookup = lookupProgram(name, request.env);
+    const shown = new TextDecoder().decode(name);
+    if (!lookup.found) {
+      return { kind: "spawn-failed", stage: "exec", errno: lookup.errno, message: `cannot run '${shown}': ${strerror(lookup.errno)}` };
+    }
+    if (request.disconnected.aborted) throw new Refusal("client went away before its program started");
+    let pid: number;
+    try {
+      pid = spawnProgram({ path: lookup.path, argv, env: request.env, cwd: request.cwd, fds: request.fds });
+    } catch (error) {
+      if (error instanceof SpawnError) {
+        const message = error.stage === "exec" ? `cannot run '${shown}': ${strerror(error.errno)}` : error.message;
+        return { kind: "spawn-failed", stage: error.stage, errno: error.errno, message };
+      }
+      throw error;
+    } finally {
+      // The child has its own copies now; ours would keep pipes open (no EOF for readers).
+      closeAll(request.fds.values());
+      request.fds.clear();
+    }
+    const child = new ChildProcess(pid);
+    options.onChild?.(child);
+    request.started(pid);
+    request.onSignal((signal) => child.signalGroup(signal));
+    const onGone = () => child.terminateGroup(options.killGraceMs);
+    if (request.disconnected.aborted) onGone();
+    else request.disconnected.addEventListener("abort", onGone, { once: true });
+    return await child.exited;
+  };
+}
