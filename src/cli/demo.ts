@@ -35,12 +35,31 @@ async function lines(stream: ReadableStream<Uint8Array>): Promise<AsyncIterator<
   return gen();
 }
 
+/** Starts a spawner and returns once it says it is listening (s6-style --ready-fd). */
+function startSpawner(socket: string) {
+  const ready = new Int32Array(2);
+  check(libc.pipe2(ptr(ready), O_CLOEXEC), "pipe2");
+  const readEnd = new OwnedFd(ready[0]!);
+  const writeEnd = new OwnedFd(ready[1]!);
+  try {
+    const spawner = Bun.spawn([bun, join(here, "portal-spawner.ts"), "--socket", socket, "--ready-fd", "3"], {
+      stdio: ["ignore", "inherit", "inherit", writeEnd.fd],
+    });
+    writeEnd.close();
+    // Blocks until the newline arrives, or EOF if the spawner died first.
+    const byte = new Uint8Array(1);
+    if (Number(libc.read(readEnd.fd, ptr(byte), 1)) !== 1) throw new Error("the spawner exited before it was ready");
+    return spawner;
+  } finally {
+    writeEnd.close();
+    readEnd.close();
+  }
+}
+
 export async function runDemo(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "portal-demo-"));
   const socket = join(dir, "portal.sock");
-  const spawner = Bun.spawn([bun, join(here, "portal-spawner.ts"), "--socket", socket, "--log-level", "info"], {
-    stdio: ["ignore", "inherit", "inherit"],
-  });
+  const spawner = startSpawner(socket);
   const memfd = new OwnedFd(check(libc.memfd_create(ptr(Buffer.from("portal-demo-buffer\0")), MFD_CLOEXEC), "memfd_create"));
   const pipe = new Int32Array(2);
   check(libc.pipe2(ptr(pipe), O_CLOEXEC), "pipe2");

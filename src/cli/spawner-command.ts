@@ -1,21 +1,43 @@
 // portal-spawner [options] [--] [PROGRAM [ARGS...]]
-import { defineCommand, parseArgs, runCommand, type ArgsDef } from "citty";
-import { serve, defaultSocketPath } from "../spawner/serve.ts";
+import { defineCommand, parseArgs, renderUsage, type ArgsDef } from "citty";
+import {
+  serve, defaultSocketPath, DEFAULT_KILL_GRACE_MS, DEFAULT_MAX_CHILDREN, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SHUTDOWN_GRACE_MS,
+} from "../spawner/serve.ts";
+import { activatedSocket } from "../spawner/socket-activation.ts";
+import { notifyReadyFd, sdNotify } from "../spawner/readiness.ts";
+import { defaultAccessPolicy } from "../spawner/access-policy.ts";
+import { resolveId } from "./user-names.ts";
 import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.ts";
 import { createLogger, parseLogLevel } from "./log.ts";
 import { argumentBytes } from "./process-bytes.ts";
-import { splitAtCommand } from "./split-command.ts";
+import { repeated, splitAtCommand } from "./split-command.ts";
 
 export const spawnerArgs = {
   socket: { type: "string", alias: "s", description: "Socket path (default: $PORTAL_NAME, else ./portal.sock)", valueHint: "PATH" },
   mode: { type: "string", description: "Socket file mode, octal (default 0600)", valueHint: "MODE" },
-  "kill-grace": { type: "string", description: "Seconds between SIGTERM and SIGKILL when a client goes away (default 1)", valueHint: "SECONDS" },
+  "kill-grace": { type: "string", description: `Seconds between SIGTERM and SIGKILL when a client goes away (default ${DEFAULT_KILL_GRACE_MS / 1000})`, valueHint: "SECONDS" },
+  "shutdown-grace": { type: "string", description: `On SIGTERM/SIGINT, seconds running programs may finish before their groups are terminated (default ${DEFAULT_SHUTDOWN_GRACE_MS / 1000})`, valueHint: "SECONDS" },
+  "allow-uid": { type: "string", description: "Allow peers with this uid, name or number (repeatable; default: root and the spawner's own uid)", valueHint: "USER" },
+  "allow-gid": { type: "string", description: "Allow peers with this primary gid, name or number (repeatable)", valueHint: "GROUP" },
+  "allow-env": { type: "string", description: "Pass only client variables matching this pattern, e.g. 'LC_*' (repeatable)", valueHint: "PATTERN" },
+  "deny-env": { type: "string", description: "Drop client variables matching this pattern, e.g. 'LD_*' (repeatable)", valueHint: "PATTERN" },
+  "max-children": { type: "string", description: `Programs running at once; more requests are refused (default ${DEFAULT_MAX_CHILDREN})`, valueHint: "N" },
+  "request-timeout": { type: "string", description: `Seconds a client may take to send its whole request (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000})`, valueHint: "SECONDS" },
+  "ready-fd": { type: "string", description: "Write a newline to this fd and close it once listening (s6 readiness)", valueHint: "FD" },
   "max-request-bytes": { type: "string", description: `Largest argv+env+cwd of one request (default ${DEFAULT_MAX_REQUEST_BYTES})`, valueHint: "BYTES" },
   "max-fds": { type: "string", description: `Most fds in one request (default ${DEFAULT_MAX_FDS})`, valueHint: "N" },
   "log-level": { type: "string", description: "error, warn, info or debug ($PORTAL_LOG_LEVEL; default info)", valueHint: "LEVEL" },
 } as const satisfies ArgsDef;
 
 export class SpawnerUsageError extends Error {}
+
+function resolveOrFail(value: string, kind: "user" | "group"): number {
+  try {
+    return resolveId(value, kind);
+  } catch (error) {
+    throw new SpawnerUsageError(`--allow-${kind === "user" ? "uid" : "gid"}: ${(error as Error).message}`);
+  }
+}
 
 function number(text: string | undefined, what: string, fallback: number, { min = 0, integer = false } = {}): number {
   if (text === undefined) return fallback;
@@ -29,8 +51,8 @@ function number(text: string | undefined, what: string, fallback: number, { min 
 export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   const { options, command, unknown } = splitAtCommand(args, { ...spawnerArgs, help: { type: "boolean", alias: "h" } });
   if (options.includes("--help") || options.includes("-h")) {
-    await runCommand(spawnerDefinition, { rawArgs: ["--help"] });
-    return;
+    process.stdout.write(`${await renderUsage(spawnerDefinition)}\n`);
+    process.exit(0);
   }
   const parsed = parseArgs(options, spawnerArgs);
   if (unknown.length > 0) throw new SpawnerUsageError(`unknown option '${unknown[0]}'`);
@@ -39,24 +61,46 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   if (Number.isNaN(mode) || mode < 0 || mode > 0o777 || !/^[0-7]+$/.test(parsed.mode ?? "0")) {
     throw new SpawnerUsageError(`--mode must be an octal mode such as 0660, got '${parsed.mode}'`);
   }
-  const killGraceMs = number(parsed["kill-grace"], "kill-grace", 1) * 1000;
+  const killGraceMs = number(parsed["kill-grace"], "kill-grace", DEFAULT_KILL_GRACE_MS / 1000) * 1000;
+  const shutdownGraceMs = number(parsed["shutdown-grace"], "shutdown-grace", DEFAULT_SHUTDOWN_GRACE_MS / 1000) * 1000;
+  const readyFd = parsed["ready-fd"] === undefined ? null : number(parsed["ready-fd"], "ready-fd", 0, { integer: true });
+  const access = defaultAccessPolicy();
+  const allowUids = repeated(options, "allow-uid");
+  const allowGids = repeated(options, "allow-gid");
+  if (allowUids.length > 0 || allowGids.length > 0) {
+    // Explicit rules replace the default; root stays allowed (it can bypass a socket mode anyway).
+    access.uids = new Set([0, ...allowUids.map((u) => resolveOrFail(u, "user"))]);
+    access.gids = new Set(allowGids.map((g) => resolveOrFail(g, "group")));
+  }
+  const listener = activatedSocket();
   const server = serve({
     socket: parsed.socket ?? defaultSocketPath(),
+    listener: listener ?? undefined,
     mode,
     program: command,
     killGraceMs,
+    access,
+    env: { allow: repeated(options, "allow-env"), deny: repeated(options, "deny-env") },
+    maxChildren: number(parsed["max-children"], "max-children", DEFAULT_MAX_CHILDREN, { min: 1, integer: true }),
+    requestTimeoutMs: number(parsed["request-timeout"], "request-timeout", DEFAULT_REQUEST_TIMEOUT_MS / 1000) * 1000,
     maxRequestBytes: number(parsed["max-request-bytes"], "max-request-bytes", DEFAULT_MAX_REQUEST_BYTES, { min: 1, integer: true }),
     maxFds: number(parsed["max-fds"], "max-fds", DEFAULT_MAX_FDS, { min: 0, integer: true }),
     log,
   });
   const shown = command.map((c) => new TextDecoder().decode(c)).join(" ");
-  log.info(`listening on ${server.path}${shown ? ` (program: ${shown})` : ""}`);
+  const where = listener ? `socket fd ${listener.fd} (socket activation)` : server.path;
+  log.info(`listening on ${where}${shown ? ` (program: ${shown})` : ""}`);
+  if (readyFd !== null) notifyReadyFd(readyFd);
+  if (process.env.NOTIFY_SOCKET) {
+    sdNotify(process.env.NOTIFY_SOCKET, `READY=1\nSTATUS=listening on ${where}\nMAINPID=${process.pid}\n`);
+  }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info(`${signal}: stopping`);
-    await server.close({ graceMs: killGraceMs });
+    log.info(`${signal}: stopping (running programs get ${shutdownGraceMs / 1000} s)`);
+    if (process.env.NOTIFY_SOCKET) sdNotify(process.env.NOTIFY_SOCKET, "STOPPING=1\n");
+    await server.close({ graceMs: shutdownGraceMs });
     process.exit(0);
   };
   process.on("SIGINT", () => void stop("SIGINT"));

@@ -37,3 +37,14 @@ export function splitAtCommand(
   }
   return { options, command: args.slice(i), unknown };
 }
+
+/** Every value of a repeatable option (citty keeps only the last one). */
+export function repeated(options: readonly string[], name: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < options.length; i++) {
+    const text = options[i]!;
+    if (text === `--${name}` && i + 1 < options.length) values.push(options[++i]!);
+    else if (text.startsWith(`--${name}=`)) values.push(text.slice(name.length + 3));
+  }
+  return values;
+}

@@ -1,5 +1,6 @@
-// One client connection: read the request, hand it to the handler, forward
-// the client's signals and hang-up while it runs, send how it ended.
+// One client connection: check the peer, read the request, hand it to the
+// handler, forward the client's signals and hang-up while it runs, send how
+// it ended.
 import { closeAll, type OwnedFd } from "../libc/owned-fd.ts";
 import { RecordReader } from "../fdpass/record-reader.ts";
 import { WatchCancelled } from "../fdpass/fd-watcher.ts";
@@ -14,12 +15,23 @@ import { encodeV1Status } from "../protocol/v1.ts";
 import { signalName, SIGRTMAX } from "../process/signals.ts";
 import { readRequest, RequestRefused, type RequestLimits } from "./read-request.ts";
 import { PortalRequest, Refusal, type Handler, type HandlerResult } from "./request.ts";
+import { checkPeer, type AccessPolicy } from "./access-policy.ts";
 import type { Logger } from "./logger.ts";
+
+/** Counts programs running at once; `tryAcquire` fails when all slots are taken. */
+export interface RunSlots {
+  readonly max: number;
+  tryAcquire(): boolean;
+  release(): void;
+}
 
 export interface ConnectionOptions extends RequestLimits {
   handler: Handler;
   log: Logger;
-  describe?: (request: PortalRequest) => string;
+  access: AccessPolicy;
+  slots: RunSlots;
+  /** A client must deliver its whole request within this many ms. */
+  requestTimeoutMs: number;
 }
 
 export async function serveConnection(sock: OwnedFd, options: ConnectionOptions): Promise<void> {
@@ -27,16 +39,32 @@ export async function serveConnection(sock: OwnedFd, options: ConnectionOptions)
   const started = performance.now();
   let peer: PeerCredentials = { pid: 0, uid: -1, gid: -1 };
   let protocol: 1 | 2 = 1;
+  let timedOut = false;
+  let holdsSlot = false;
+  const deadline = setTimeout(() => {
+    timedOut = true;
+    reader.cancel();
+  }, options.requestTimeoutMs);
   try {
     peer = peerCredentials(sock);
-    const raw = await readRequest(reader, options, () => {
-      protocol = 2;
-      send(sock, encodeHelloAck({ version: VERSION, maxRecordBytes: MAX_RECORD_BYTES, maxRequestBytes: options.maxRequestBytes, maxFds: options.maxFds }));
+    const denied = checkPeer(options.access, peer);
+    const raw = await readRequest(reader, options, {
+      admit: (p) => {
+        protocol = p;
+        if (denied) throw new Refusal(denied);
+      },
+      sendAck: () =>
+        send(sock, encodeHelloAck({ version: VERSION, maxRecordBytes: MAX_RECORD_BYTES, maxRequestBytes: options.maxRequestBytes, maxFds: options.maxFds })),
     });
-    protocol = raw.protocol;
+    clearTimeout(deadline);
     const request = new PortalRequest(raw.protocol, raw.args, raw.env, raw.cwd, raw.fds, peer);
+    if (!options.slots.tryAcquire()) {
+      closeAll(raw.fds.values());
+      throw new RequestRefused(`busy: ${options.slots.max} programs are running (the spawner's --max-children)`, true);
+    }
+    holdsSlot = true;
     const outcome = await runHandler(sock, reader, request, options);
-    const what = options.describe?.(request) ?? request.argStrings().join(" ");
+    const what = request.argStrings().join(" ");
     const ms = (performance.now() - started).toFixed(1);
     if (request.disconnected.aborted) {
       options.log.debug(`peer pid ${peer.pid}: '${what}' ${describe(outcome)} after the client went away (${ms} ms)`);
@@ -45,18 +73,28 @@ export async function serveConnection(sock: OwnedFd, options: ConnectionOptions)
     send(sock, raw.protocol === 2 ? encodeOutcome(outcome) : encodeV1Status(toWaitStatus(outcome)));
     options.log.debug(`peer pid ${peer.pid}: '${what}' ${describe(outcome)} (${ms} ms, protocol v${raw.protocol})`);
   } catch (error) {
-    if (error instanceof WatchCancelled) return;
-    const reason = error instanceof Error ? error.message : String(error);
+    if (error instanceof WatchCancelled && !timedOut) return;
+    const reason = timedOut
+      ? `request not complete within ${options.requestTimeoutMs} ms`
+      : error instanceof Error
+        ? error.message
+        : String(error);
     options.log.warn(`refused peer pid ${peer.pid} uid ${peer.uid}: ${reason}`);
     // A v1 client has no refusal record: it just sees the connection close.
-    if (protocol === 2) {
-      const code = error instanceof RequestRefused ? (error.limit ? RefusalCode.Limit : RefusalCode.Protocol) : RefusalCode.Unavailable;
-      send(sock, encodeRefused(error instanceof Refusal ? RefusalCode.NotAllowed : code, reason));
-    }
+    if (protocol === 2) send(sock, encodeRefused(refusalCode(error, timedOut), reason));
   } finally {
+    clearTimeout(deadline);
+    if (holdsSlot) options.slots.release();
     reader.cancel();
     sock.close();
   }
+}
+
+function refusalCode(error: unknown, timedOut: boolean): RefusalCode {
+  if (timedOut) return RefusalCode.Limit;
+  if (error instanceof Refusal) return RefusalCode.NotAllowed;
+  if (error instanceof RequestRefused) return error.limit ? RefusalCode.Limit : RefusalCode.Protocol;
+  return RefusalCode.Unavailable;
 }
 
 /**

@@ -37,20 +37,27 @@ export class RequestRefused extends Error {
 
 /**
  * Reads the first record and tells v1 from v2 by the HELLO magic (a v1 env
- * record never starts with NUL). For v2, `sendAck` is called once the HELLO
- * is accepted, before the rest is read.
+ * record never starts with NUL). `admit` may throw to refuse the peer before
+ * anything more is read; for v2, `sendAck` is called once the HELLO is
+ * accepted, before the rest is read.
  */
-export async function readRequest(reader: RecordReader, limits: RequestLimits, sendAck: () => void): Promise<RawRequest> {
+export async function readRequest(
+  reader: RecordReader,
+  limits: RequestLimits,
+  hooks: { admit: (protocol: 1 | 2) => void; sendAck: () => void },
+): Promise<RawRequest> {
   const fds = new Map<number, OwnedFd>();
   try {
     const first = await reader.next(Math.max(MAX_RECORD_BYTES, V1_MAX_RECORD_BYTES), MAX_FDS_PER_RECORD);
     const firstData = expectNoFds(first, "the first record");
     if (firstData && isHello(firstData)) {
+      hooks.admit(2);
       const { min, max } = decodeHello(firstData);
       if (min > VERSION || max < VERSION) throw new ProtocolError(`client speaks versions ${min}..${max}, this spawner speaks ${VERSION}`);
-      sendAck();
+      hooks.sendAck();
       return await readV2(reader, limits, fds);
     }
+    hooks.admit(1);
     return await readV1(reader, firstData ?? new Uint8Array(0), limits, fds);
   } catch (error) {
     closeAll(fds.values());

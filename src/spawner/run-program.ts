@@ -8,12 +8,15 @@ import { lookupProgram } from "../process/path-lookup.ts";
 import { spawnProgram, SpawnError } from "../process/spawn.ts";
 import type { Outcome } from "../protocol/outcome.ts";
 import { Refusal, type Handler, type PortalRequest } from "./request.ts";
+import { programEnvironment } from "./access-policy.ts";
 
 export interface ProgramRunnerOptions {
   /** The spawner's own PROGRAM ARGS, put before the client's args. */
   prefix: readonly Uint8Array[];
   /** Time between SIGTERM and SIGKILL for the group of a program whose client went away. */
   killGraceMs: number;
+  /** Which client variables reach the program (PORTAL_PEER_* are always the spawner's). */
+  keepEnv?: (name: string) => boolean;
   /** Called for every started program (the spawner tracks them for shutdown). */
   onChild?: (child: ChildProcess) => void;
 }
@@ -25,7 +28,8 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
       throw new Refusal("nothing to execute: the request has no arguments and the spawner was started without a PROGRAM");
     }
     const name = argv[0]!;
-    const lookup = lookupProgram(name, request.env);
+    const env = programEnvironment(request.env, request.peer, options.keepEnv ?? (() => true));
+    const lookup = lookupProgram(name, env);
     const shown = new TextDecoder().decode(name);
     if (!lookup.found) {
       return { kind: "spawn-failed", stage: "exec", errno: lookup.errno, message: `cannot run '${shown}': ${strerror(lookup.errno)}` };
@@ -33,7 +37,7 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
     if (request.disconnected.aborted) throw new Refusal("client went away before its program started");
     let pid: number;
     try {
-      pid = spawnProgram({ path: lookup.path, argv, env: request.env, cwd: request.cwd, fds: request.fds });
+      pid = spawnProgram({ path: lookup.path, argv, env, cwd: request.cwd, fds: request.fds });
     } catch (error) {
       if (error instanceof SpawnError) {
         const message = error.stage === "exec" ? `cannot run '${shown}': ${strerror(error.errno)}` : error.message;

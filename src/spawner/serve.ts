@@ -1,41 +1,58 @@
 // A spawner: a listening socket, an accept loop, and a connection task per
 // client, all on the JS thread (the FdWatcher does the waiting).
-import { chmodSync, unlinkSync } from "node:fs";
+import { chmodSync, mkdirSync, unlinkSync, existsSync } from "node:fs";
+import { dirname } from "node:path";
 import { OwnedFd } from "../libc/owned-fd.ts";
 import { acceptSeqpacket, listenSeqpacket } from "../fdpass/seqpacket.ts";
 import { FdWatcher, WatchCancelled } from "../fdpass/fd-watcher.ts";
 import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.ts";
 import type { ChildProcess } from "../process/child.ts";
-import { serveConnection } from "./connection.ts";
+import { serveConnection, type RunSlots } from "./connection.ts";
 import { programRunner } from "./run-program.ts";
 import { claimSocketPath } from "./socket-path.ts";
 import { silentLogger, type Logger } from "./logger.ts";
+import { compileEnvPolicy, defaultAccessPolicy, type AccessPolicy, type EnvPolicy } from "./access-policy.ts";
 import type { Handler } from "./request.ts";
 
+export const DEFAULT_MAX_CHILDREN = 64;
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+export const DEFAULT_KILL_GRACE_MS = 1000;
+export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+
 export interface ServeOptions {
-  /** Socket path. Default: env PORTAL_NAME, else ./portal.sock. */
+  /** Socket path. Default: env PORTAL_NAME, else ./portal.sock. Ignored with `listener`. */
   socket?: string;
+  /** An already listening SEQPACKET socket to serve instead (socket activation); the server owns it. */
+  listener?: OwnedFd;
   /** Socket file mode. Default 0o600. */
   mode?: number;
-  /** The spawner's own PROGRAM ARGS (default handler only). */
+  /** The spawner's own PROGRAM ARGS (default handler only). Clients can only add arguments. */
   program?: readonly (string | Uint8Array)[];
   /** SIGTERM-to-SIGKILL grace for groups whose client went away, in ms. Default 1000. */
   killGraceMs?: number;
+  /** Who may connect. Default: root and the spawner's own uid. */
+  access?: AccessPolicy;
+  /** Which client variables reach programs (default handler only). Default: all. */
+  env?: EnvPolicy;
   maxRequestBytes?: number;
   maxFds?: number;
+  /** Programs (handler runs) at once; more are refused. Default 64. */
+  maxChildren?: number;
+  /** A client must send its whole request within this many ms. Default 5000. */
+  requestTimeoutMs?: number;
   backlog?: number;
   log?: Logger;
 }
 
 export interface PortalServer {
-  /** The socket path the server listens on. */
+  /** The socket path the server listens on ("" for a handed-in socket). */
   readonly path: string;
   /** Connections being served right now. */
   readonly activeConnections: number;
   /**
-   * Stops accepting and removes the socket. Running programs get SIGTERM and,
-   * after `graceMs` (default: the kill grace), SIGKILL; resolves once every
-   * connection has finished.
+   * Stops accepting and removes the socket; lets running programs finish for
+   * up to `graceMs` (default 0), then sends their groups SIGTERM and, after
+   * the kill grace, SIGKILL. Resolves once every connection has finished.
    */
   close(options?: { graceMs?: number }): Promise<void>;
 }
@@ -45,54 +62,59 @@ export function defaultSocketPath(env: Record<string, string | undefined> = proc
 }
 
 export function serve(options: ServeOptions = {}, handler?: Handler): PortalServer {
-  const path = options.socket ?? defaultSocketPath();
   const log = options.log ?? silentLogger;
-  const killGraceMs = options.killGraceMs ?? 1000;
+  const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   const children = new Set<ChildProcess>();
   const effectiveHandler =
     handler ??
     programRunner({
       prefix: (options.program ?? []).map((a) => (typeof a === "string" ? new TextEncoder().encode(a) : a)),
       killGraceMs,
+      keepEnv: options.env ? compileEnvPolicy(options.env) : undefined,
       onChild: (child) => {
         children.add(child);
         void child.exited.finally(() => children.delete(child));
       },
     });
-
-  claimSocketPath(path);
-  // bind() creates the file with the umask's mode: narrow it until chmod sets ours.
-  const oldUmask = process.umask(0o177);
-  let listener: OwnedFd;
-  try {
-    listener = listenSeqpacket(Buffer.from(path), { backlog: options.backlog });
-  } finally {
-    process.umask(oldUmask);
-  }
-  try {
-    chmodSync(path, options.mode ?? 0o600);
-  } catch (error) {
-    listener.close();
-    unlinkSync(path);
-    throw error;
-  }
+  const path = options.listener ? "" : (options.socket ?? defaultSocketPath());
+  const listener = options.listener ?? bindSocket(path, options.mode ?? 0o600, options.backlog);
 
   const watcher = FdWatcher.shared();
   const connections = new Set<Promise<void>>();
   let closing = false;
-  const limits = {
+  let running = 0;
+  const maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN;
+  const slots: RunSlots = {
+    max: maxChildren,
+    tryAcquire: () => (running < maxChildren ? (running++, true) : false),
+    release: () => void running--,
+  };
+  const connectionOptions = {
     maxRequestBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     maxFds: options.maxFds ?? DEFAULT_MAX_FDS,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    access: options.access ?? defaultAccessPolicy(),
+    slots,
+    handler: effectiveHandler,
+    log,
   };
 
   const acceptLoop = (async () => {
     while (!closing) {
-      const sock = acceptSeqpacket(listener);
+      let sock: OwnedFd | null;
+      try {
+        sock = acceptSeqpacket(listener);
+      } catch (error) {
+        // EMFILE/ENFILE/ENOMEM: keep serving the connections we have; retry shortly.
+        log.warn(`accept failed: ${(error as Error).message}`);
+        await Bun.sleep(100);
+        continue;
+      }
       if (!sock) {
         await watcher.readable(listener.fd);
         continue;
       }
-      const task = serveConnection(sock, { ...limits, handler: effectiveHandler, log }).catch((error) =>
+      const task = serveConnection(sock, connectionOptions).catch((error) =>
         log.error(`connection failed: ${error instanceof Error ? error.stack : String(error)}`),
       );
       connections.add(task);
@@ -108,21 +130,61 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
     get activeConnections() {
       return connections.size;
     },
-    close({ graceMs = killGraceMs } = {}) {
+    close({ graceMs = 0 } = {}) {
       closed ??= (async () => {
         closing = true;
         watcher.cancel(listener.fd);
         await acceptLoop;
         listener.close();
-        try {
-          unlinkSync(path);
-        } catch {
-          // Already gone (someone removed it): nothing to clean up.
+        if (path) removeSocket(path);
+        if (connections.size > 0 && graceMs > 0) {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([Promise.all(connections), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+          clearTimeout(timer);
         }
-        for (const child of children) child.terminateGroup(graceMs);
+        for (const child of children) child.terminateGroup(killGraceMs);
         await Promise.all(connections);
       })();
       return closed;
     },
   };
+}
+
+/**
+ * Binds and listens at `path` with exactly `mode`. A missing parent
+ * directory is created private (0700, plus search permission for the
+ * classes the socket mode lets in).
+ */
+function bindSocket(path: string, mode: number, backlog?: number): OwnedFd {
+  const dir = dirname(path);
+  if (!existsSync(dir)) {
+    const dirMode = 0o700 | (mode & 0o060 ? 0o010 : 0) | (mode & 0o006 ? 0o001 : 0);
+    mkdirSync(dir, { recursive: true, mode: dirMode });
+    chmodSync(dir, dirMode);
+  }
+  claimSocketPath(path);
+  // bind() creates the file with the umask's mode: narrow it until chmod sets ours.
+  const oldUmask = process.umask(0o177);
+  let listener: OwnedFd;
+  try {
+    listener = listenSeqpacket(Buffer.from(path), { backlog });
+  } finally {
+    process.umask(oldUmask);
+  }
+  try {
+    chmodSync(path, mode);
+  } catch (error) {
+    listener.close();
+    removeSocket(path);
+    throw error;
+  }
+  return listener;
+}
+
+function removeSocket(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone (someone removed it): nothing to clean up.
+  }
 }

@@ -1,0 +1,102 @@
+// Shared test plumbing: temp dirs, spawner processes, fd and child counts,
+// waiting for events with a deadline. Everything started here is tracked and
+// ended by pid in cleanup(), even when a test fails.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+export const ROOT = join(import.meta.dir, "..", "..");
+export const BUN = process.execPath;
+export const SPAWNER = join(ROOT, "src", "cli", "portal-spawner.ts");
+export const EXEC = join(ROOT, "src", "cli", "portal-exec.ts");
+export const PORTAL = join(ROOT, "src", "cli", "portal.ts");
+
+/** Polls `predicate` until it is truthy; throws with `what` after `timeoutMs`. */
+export async function waitFor<T>(predicate: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await predicate();
+    if (value) return value as NonNullable<T>;
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+/** fd numbers open in process `pid`. */
+export function openFds(pid: number | "self" = "self"): number[] {
+  return readdirSync(`/proc/${pid}/fd`).map(Number).sort((a, b) => a - b);
+}
+
+/** Direct children of `pid` (via /proc/PID/task/TID/children). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const text = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
+    if (text) out.push(...text.split(/\s+/).map(Number));
+  }
+  return out;
+}
+
+export function processExists(pid: number): boolean {
+  try {
+    // A zombie still has /proc/PID; count it as gone.
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^\d+ \(.*\) Z /.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+export class Scratch {
+  readonly dir = mkdtempSync(join(tmpdir(), "portal-test-"));
+  readonly #processes: Subprocess[] = [];
+  readonly #pids: number[] = [];
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /** Tracks a process started elsewhere so cleanup() ends it. */
+  track<T extends Subprocess>(proc: T): T {
+    this.#processes.push(proc);
+    return proc;
+  }
+
+  /** Tracks a raw pid (e.g. a grandchild) so cleanup() SIGKILLs it if still alive. */
+  trackPid(pid: number): void {
+    this.#pids.push(pid);
+  }
+
+  /**
+   * Starts `portal-spawner --socket <dir>/<name> ...args` and resolves once
+   * its socket accepts connections.
+   */
+  async spawner(args: string[] = [], options: { name?: string; env?: Record<string, string | undefined>; stderr?: "inherit" | "pipe" } = {}) {
+    const socket = this.path(options.name ?? "portal.sock");
+    const proc = this.track(
+      Bun.spawn([BUN, SPAWNER, "--socket", socket, ...args], {
+        stdio: ["ignore", "ignore", options.stderr ?? "inherit"],
+        env: options.env ?? process.env,
+      }),
+    );
+    await waitFor(() => existsSync(socket) || proc.exitCode !== null, `spawner socket ${socket}`);
+    if (proc.exitCode !== null) throw new Error(`spawner exited with ${proc.exitCode} before listening`);
+    return { proc, socket, pid: proc.pid };
+  }
+
+  async cleanup(): Promise<void> {
+    for (const proc of this.#processes) {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+    }
+    await Promise.all(this.#processes.map((p) => p.exited.catch(() => {})));
+    for (const pid of this.#pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
