@@ -8,6 +8,7 @@ const main = defineCommand({
     exec: () => import("./exec-help.ts").then((m) => m.execDefinition),
     spawner: () => import("./spawner-command.ts").then((m) => m.spawnerDefinition),
     demo: () => import("./demo.ts").then((m) => m.demoDefinition),
+    overlay: () => import("./overlay-command.ts").then((m) => m.overlayDefinition),
   },
 });
 

@@ -6,6 +6,7 @@ import {
 import { activatedSocket } from "../spawner/socket-activation.ts";
 import { notifyReadyFd, sdNotify } from "../spawner/readiness.ts";
 import { defaultAccessPolicy } from "../spawner/access-policy.ts";
+import { markInheritedFdsCloseOnExec } from "../spawner/inherited-fds.ts";
 import { resolveId } from "./user-names.ts";
 import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.ts";
 import { createLogger, parseLogLevel } from "./log.ts";
@@ -72,6 +73,7 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
     access.uids = new Set([0, ...allowUids.map((u) => resolveOrFail(u, "user"))]);
     access.gids = new Set(allowGids.map((g) => resolveOrFail(g, "group")));
   }
+  markInheritedFdsCloseOnExec();
   const listener = activatedSocket();
   const server = serve({
     socket: parsed.socket ?? defaultSocketPath(),
@@ -90,10 +92,7 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   const shown = command.map((c) => new TextDecoder().decode(c)).join(" ");
   const where = listener ? `socket fd ${listener.fd} (socket activation)` : server.path;
   log.info(`listening on ${where}${shown ? ` (program: ${shown})` : ""}`);
-  if (readyFd !== null) notifyReadyFd(readyFd);
-  if (process.env.NOTIFY_SOCKET) {
-    sdNotify(process.env.NOTIFY_SOCKET, `READY=1\nSTATUS=listening on ${where}\nMAINPID=${process.pid}\n`);
-  }
+  // Handlers first: a supervisor may send SIGTERM as soon as it hears we are ready.
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -105,6 +104,10 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  if (readyFd !== null) notifyReadyFd(readyFd);
+  if (process.env.NOTIFY_SOCKET) {
+    sdNotify(process.env.NOTIFY_SOCKET, `READY=1\nSTATUS=listening on ${where}\nMAINPID=${process.pid}\n`);
+  }
   // Keep running: the FdWatcher's wait on the listening socket holds the loop.
 }
 

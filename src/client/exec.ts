@@ -1,10 +1,8 @@
 // The client as a library: connect, send one request, relay signals, and
 // report how the program ended. The CLI (portal-exec) is a thin shell on this.
-import { ptr } from "bun:ffi";
-import { libc } from "../libc/libc.ts";
 import { ECONNREFUSED, ENOENT, EPIPE, ECONNRESET, SystemError } from "../libc/errno.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
-import { SOL_SOCKET, SO_SNDTIMEO } from "../libc/constants.ts";
+import { MSG_DONTWAIT } from "../libc/constants.ts";
 import { connectSeqpacket, sendRecord } from "../fdpass/seqpacket.ts";
 import { MAX_FDS_PER_RECORD, V1_MAX_RECORD_BYTES } from "../protocol/limits.ts";
 import { exitCodeForSpawnFailure, fromWaitStatus, type Outcome } from "../protocol/outcome.ts";
@@ -18,6 +16,8 @@ import { PortalError } from "./errors.ts";
 import { ReplyReader, ReplyTimeout } from "./reply-reader.ts";
 import { envEntries, fdMap, isControlVariable, toBytes, type Bytes, type EnvInput, type FdInput } from "./request-input.ts";
 
+// Not Buffer: its first use costs a cold client ~0.5 ms.
+const encoder = new TextEncoder();
 
 export interface ExecOptions {
   /** Socket path. Default: env PORTAL_NAME, else ./portal.sock. */
@@ -123,7 +123,7 @@ async function connect(options: ExecOptions): Promise<OwnedFd> {
   let announced = false;
   for (;;) {
     try {
-      return connectSeqpacket(Buffer.from(path));
+      return connectSeqpacket(encoder.encode(path));
     } catch (error) {
       const retryable = error instanceof SystemError && (error.errno === ENOENT || error.errno === ECONNREFUSED);
       if (!retryable || performance.now() >= deadline) {
@@ -147,13 +147,13 @@ async function runV2(
   resolvePid: (pid: number | null) => void,
 ): Promise<{ outcome: Outcome; pid: number | null }> {
   const handshakeMs = options.handshakeTimeoutMs ?? 3000;
-  setSendTimeout(sock, handshakeMs);
+  const send = requestSender(sock, handshakeMs);
   const args = (options.args ?? []).map(toBytes);
   const env = defaultEnv(options.env);
-  const cwd = options.cwd === undefined ? Buffer.from(process.cwd()) : options.cwd === null ? null : toBytes(options.cwd);
+  const cwd = options.cwd === undefined ? encoder.encode(process.cwd()) : options.cwd === null ? null : toBytes(options.cwd);
   const fds = fdMap(options.fds ?? [0, 1, 2]);
 
-  send(sock, encodeHello());
+  await send(encodeHello());
   let ack;
   try {
     ack = await reader.next(handshakeMs);
@@ -179,15 +179,15 @@ async function runV2(
   if (requestBytes > limits.maxRequestBytes) {
     throw new PortalError("refused", `the request has ${requestBytes} bytes of arguments and environment; the spawner accepts at most ${limits.maxRequestBytes}`);
   }
-  for (const part of chunks(argBytes)) send(sock, encodeRecord(RecordType.Args, part));
-  for (const part of chunks(envBytes)) send(sock, encodeRecord(RecordType.Env, part));
-  if (cwd) send(sock, encodeRecord(RecordType.Cwd, cwd));
+  for (const part of chunks(argBytes)) await send(encodeRecord(RecordType.Args, part));
+  for (const part of chunks(envBytes)) await send(encodeRecord(RecordType.Env, part));
+  if (cwd) await send(encodeRecord(RecordType.Cwd, cwd));
   const entries = [...fds];
   for (let i = 0; i < entries.length; i += MAX_FDS_PER_RECORD) {
     const batch = entries.slice(i, i + MAX_FDS_PER_RECORD);
-    send(sock, encodeFdTargets(batch.map(([target]) => target)), batch.map(([, source]) => source));
+    await send(encodeFdTargets(batch.map(([target]) => target)), batch.map(([, source]) => source));
   }
-  send(sock, encodeStart({ argc: args.length, envc: env.length, fdCount: fds.size, flags: 0 }));
+  await send(encodeStart({ argc: args.length, envc: env.length, fdCount: fds.size, flags: 0 }));
   onStarted();
 
   let pid: number | null = null;
@@ -219,10 +219,12 @@ async function runV1(sock: OwnedFd, reader: ReplyReader, options: ExecOptions): 
   const envRecord = encodeV1Strings(env, "environment");
   if (envRecord.length >= V1_MAX_RECORD_BYTES) throw new PortalError("usage", `protocol v1 allows less than ${V1_MAX_RECORD_BYTES} bytes of environment`);
   const entries = [...fds].sort(([a], [b]) => a - b);
-  send(sock, envRecord);
-  send(sock, encodeV1Strings((options.args ?? []).map(toBytes), "argument"));
-  send(sock, encodeV1FdNumbers(entries.map(([target]) => target)));
-  send(sock, new Uint8Array(V1_FD_RECORD_BYTES), entries.map(([, source]) => source));
+  // The C protocol has no handshake to time: wait as long as the spawner takes.
+  const send = requestSender(sock, Infinity);
+  await send(envRecord);
+  await send(encodeV1Strings((options.args ?? []).map(toBytes), "argument"));
+  await send(encodeV1FdNumbers(entries.map(([target]) => target)));
+  await send(new Uint8Array(V1_FD_RECORD_BYTES), entries.map(([, source]) => source));
   const reply = await reader.rest(4);
   if (reply.length === 0) throw new PortalError("gone", "portal-spawner closed connection without a status");
   try {
@@ -236,27 +238,55 @@ function defaultEnv(env: EnvInput | undefined): Uint8Array[] {
   return envEntries(env ?? process.env as Record<string, string | undefined>).filter((entry) => !isControlVariable(entry));
 }
 
-function send(sock: OwnedFd, record: Uint8Array, fds: readonly number[] = []): void {
-  try {
-    if (!sendRecord(sock, record, fds)) throw new PortalError("timeout", "the spawner stopped reading the request");
-  } catch (error) {
-    if (error instanceof SystemError) {
-      if (error.errno === EPIPE || error.errno === ECONNRESET) throw new PortalError("gone", "the spawner closed the connection while the request was sent");
-      throw new PortalError("connect", `sending the request failed: ${error.message}`);
+/**
+ * Sends request records without ever blocking the JS thread: a blocked
+ * thread would also stall a spawner this same process serves (serve() and
+ * exec() in one program), so a request larger than the socket buffer could
+ * never be read. A full socket is waited on instead, at most `timeoutMs` per
+ * record (a stuck spawner).
+ */
+function requestSender(sock: OwnedFd, timeoutMs: number): (record: Uint8Array, fds?: readonly number[]) => Promise<void> {
+  return async (record, fds = []) => {
+    for (;;) {
+      try {
+        if (sendRecord(sock, record, fds, MSG_DONTWAIT)) return;
+      } catch (error) {
+        if (error instanceof SystemError) {
+          if (error.errno === EPIPE || error.errno === ECONNRESET) throw new PortalError("gone", "the spawner closed the connection while the request was sent");
+          throw new PortalError("connect", `sending the request failed: ${error.message}`);
+        }
+        throw error;
+      }
+      await roomToWrite(sock, timeoutMs);
     }
-    throw error;
+  };
+}
+
+async function roomToWrite(sock: OwnedFd, timeoutMs: number): Promise<void> {
+  // Loaded only now: a request rarely fills the socket buffer, and the
+  // watcher's module (node:worker_threads) costs a thin client ~4 ms to load.
+  const { FdWatcher } = await import("../fdpass/fd-watcher.ts");
+  const watcher = FdWatcher.shared();
+  const ready = watcher.writable(sock.fd);
+  // Cancelled below once the timeout won; that rejection is expected.
+  ready.catch(() => {});
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    if (Number.isFinite(timeoutMs)) {
+      timer = setTimeout(() => reject(new PortalError("timeout", "the spawner stopped reading the request")), timeoutMs);
+    }
+  });
+  try {
+    await Promise.race([ready, timeout]);
+  } finally {
+    clearTimeout(timer);
+    watcher.cancel(sock.fd);
   }
 }
 
 function refused(payload: Uint8Array): PortalError {
   const { reason } = decodeRefused(payload);
   return new PortalError("refused", `the spawner refused the request: ${reason}`);
-}
-
-/** A blocking send that would wait longer than `ms` fails with EAGAIN instead (a stuck spawner). */
-function setSendTimeout(sock: OwnedFd, ms: number): void {
-  const timeval = new BigInt64Array([BigInt(Math.floor(ms / 1000)), BigInt((ms % 1000) * 1000)]);
-  libc.setsockopt(sock.fd, SOL_SOCKET, SO_SNDTIMEO, ptr(timeval), 16);
 }
 
 function toResult(outcome: Outcome, pid: number | null, protocol: 1 | 2, durationMs: number): ExecResult {

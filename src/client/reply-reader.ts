@@ -7,6 +7,8 @@ import { libc } from "../libc/libc.ts";
 import { check } from "../libc/errno.ts";
 import { OwnedFd } from "../libc/owned-fd.ts";
 import { F_DUPFD_CLOEXEC } from "../libc/constants.ts";
+import { receiveRecord } from "../fdpass/seqpacket.ts";
+import { MAX_RECORD_BYTES } from "../protocol/limits.ts";
 import { RecordStreamDecoder, type Record } from "../protocol/v2.ts";
 
 export class ReplyTimeout extends Error {
@@ -58,7 +60,10 @@ export class ReplyReader {
 
   async #pull(timeoutMs: number | undefined, raw = false): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    this.#pending ??= this.#reader.read();
+    this.#pending ??= this.#reader.read().catch((error: { code?: string }) => {
+      if (error?.code === "ECONNRESET") return this.#drainAfterReset();
+      throw error;
+    });
     const read = this.#pending;
     const result =
       timeoutMs === undefined
@@ -76,6 +81,29 @@ export class ReplyReader {
     }
     if (raw) this.#raw.push(result.value);
     else this.#records.push(...this.#decoder.push(result.value));
+  }
+
+  /**
+   * A spawner that closes while part of our request is still unread on its
+   * side (a refusal) makes the kernel report ECONNRESET once, ahead of the
+   * replies still queued for us. The stream is dead after that, but the
+   * socket is not: read what is queued directly, up to end of file.
+   */
+  #drainAfterReset(): ReadableStreamReadResult<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const result = receiveRecord(this.#fd, MAX_RECORD_BYTES, 0);
+      if (result.kind !== "record") break;
+      chunks.push(result.data.slice());
+    }
+    if (chunks.length === 0) return { done: true, value: undefined };
+    const value = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let offset = 0;
+    for (const chunk of chunks) {
+      value.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return { done: false, value };
   }
 
   async close(): Promise<void> {

@@ -8,11 +8,14 @@ export function toBytes(value: Bytes): Uint8Array {
   return typeof value === "string" ? encoder.encode(value) : value;
 }
 
+const CONTROL_PREFIX = encoder.encode("PORTAL_");
+
 /** Client-side control variables: never forwarded to the program. */
 export function isControlVariable(entry: Uint8Array): boolean {
-  // "PORTAL_" prefix
-  const prefix = [0x50, 0x4f, 0x52, 0x54, 0x41, 0x4c, 0x5f];
-  return entry.length >= prefix.length && prefix.every((b, i) => entry[i] === b);
+  // Checked for every variable at start-up: a plain loop, no closure per entry.
+  if (entry.length < CONTROL_PREFIX.length) return false;
+  for (let i = 0; i < CONTROL_PREFIX.length; i++) if (entry[i] !== CONTROL_PREFIX[i]) return false;
+  return true;
 }
 
 export type EnvInput = readonly Bytes[] | Record<string, string | undefined>;

@@ -7,11 +7,14 @@
 // first and only wait when it says "again", so a stale or spurious wake-up
 // costs one extra EAGAIN and is never wrong.
 import { ptr } from "bun:ffi";
-import { MessageChannel, type MessagePort } from "node:worker_threads";
+// MessageChannel is the global one (the same class): a bundle hoists a
+// node:worker_threads import to its top, and loading that module costs a
+// client that never starts the watcher ~4 ms.
+import type { MessagePort } from "node:worker_threads";
 import { libc } from "../libc/libc.ts";
 import { check } from "../libc/errno.ts";
 import { OwnedFd } from "../libc/owned-fd.ts";
-import { EFD_CLOEXEC, EFD_NONBLOCK, POLLIN } from "../libc/constants.ts";
+import { EFD_CLOEXEC, EFD_NONBLOCK, POLLIN, POLLOUT } from "../libc/constants.ts";
 import type { WatcherCommand, WatcherEvent } from "./fd-watcher-worker.ts";
 
 export class WatchCancelled extends Error {
@@ -49,7 +52,7 @@ export class FdWatcher {
     this.#wake = new OwnedFd(check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd"));
     const channel = new MessageChannel();
     this.#port = channel.port1;
-    this.#worker = new Worker(new URL("./fd-watcher-worker.ts", import.meta.url).href);
+    this.#worker = new Worker(workerUrl());
     this.#worker.onmessage = (event: MessageEvent<WatcherEvent[] | string>) => {
       if (typeof event.data === "string") return;
       for (const ready of event.data) this.#settle(ready);
@@ -61,6 +64,11 @@ export class FdWatcher {
   /** Resolves with poll's revents once `fd` is readable (or hung up, or in error). */
   readable(fd: number): Promise<number> {
     return this.#watch(fd, POLLIN);
+  }
+
+  /** Resolves with poll's revents once `fd` has room to write (or hung up, or in error). */
+  writable(fd: number): Promise<number> {
+    return this.#watch(fd, POLLOUT);
   }
 
   /** Rejects a pending wait on `fd` with WatchCancelled. Call it before closing a watched fd. */
@@ -105,4 +113,15 @@ export class FdWatcher {
     if (want) this.#worker.ref();
     else this.#worker.unref();
   }
+}
+
+/**
+ * In a `bun build --compile` executable every module's import.meta.url is the
+ * executable's own (file:///$bunfs/root/NAME), and the worker, built as an
+ * extra entrypoint with `--root src`, sits at its path below src/.
+ */
+function workerUrl(): string {
+  const compiledRoot = "file:///$bunfs/root/";
+  if (import.meta.url.startsWith(compiledRoot)) return `${compiledRoot}fdpass/fd-watcher-worker.ts`;
+  return new URL("./fd-watcher-worker.ts", import.meta.url).href;
 }

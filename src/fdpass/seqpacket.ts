@@ -59,14 +59,15 @@ export function connectSeqpacket(path: Uint8Array): OwnedFd {
 
 /**
  * Sends one record, with `fds` attached via SCM_RIGHTS (at most 253).
- * Returns false if a non-blocking socket has no room now.
+ * Returns false if a non-blocking socket (or a send with MSG_DONTWAIT in
+ * `flags`) has no room now.
  */
-export function sendRecord(sock: OwnedFd, data: Uint8Array, fds: readonly number[] = []): boolean {
+export function sendRecord(sock: OwnedFd, data: Uint8Array, fds: readonly number[] = [], flags = 0): boolean {
   if (fds.length > SCM_MAX_FD) throw new RangeError(`at most ${SCM_MAX_FD} fds fit in one message, got ${fds.length}`);
   const control = fds.length > 0 ? rightsControl(fds) : null;
   const msg = buildMsghdr(data, control);
   for (;;) {
-    const sent = Number(libc.sendmsg(sock.fd, ptr(msg.msghdr), MSG_NOSIGNAL));
+    const sent = Number(libc.sendmsg(sock.fd, ptr(msg.msghdr), MSG_NOSIGNAL | flags));
     if (sent >= 0) {
       // SEQPACKET sends are atomic: a short count would mean a broken kernel contract.
       if (sent !== data.length) throw new Error(`sendmsg sent ${sent} of ${data.length} bytes`);
@@ -96,8 +97,8 @@ export type Received =
  */
 export function receiveRecord(sock: OwnedFd, maxBytes: number, maxFds: number, flags = 0): Received {
   // One byte more than allowed, so an over-long record shows as MSG_TRUNC or as length > max.
-  const data = new Uint8Array(maxBytes + 1);
-  const control = maxFds > 0 ? new Uint8Array(cmsgSpace(4 * maxFds)) : null;
+  const data = scratch("data", maxBytes + 1);
+  const control = maxFds > 0 ? scratch("control", cmsgSpace(4 * maxFds)) : null;
   const msg = buildMsghdr(data, control);
   for (;;) {
     const got = Number(libc.recvmsg(sock.fd, ptr(msg.msghdr), MSG_CMSG_CLOEXEC | MSG_DONTWAIT | flags));
@@ -120,8 +121,21 @@ export function receiveRecord(sock: OwnedFd, maxBytes: number, maxFds: number, f
       return { kind: "truncated", what: "data", bytes: got };
     }
     if (got === 0 && fds.length === 0) return { kind: "eof" };
-    return { kind: "record", data: data.subarray(0, got), fds };
+    return { kind: "record", data: data.slice(0, got), fds };
   }
+}
+
+/**
+ * Receive buffers shared by every call (calls are synchronous, so never at
+ * the same time): a fresh zeroed 64 KiB buffer per recvmsg, most of them for
+ * an EAGAIN or a 20-byte record, was the spawner's largest cost per request
+ * (docs/performance.md). Records are copied out at their real size.
+ */
+const scratchBuffers = { data: new Uint8Array(0), control: new Uint8Array(0) };
+
+function scratch(which: keyof typeof scratchBuffers, size: number): Uint8Array {
+  if (scratchBuffers[which].length < size) scratchBuffers[which] = new Uint8Array(size);
+  return scratchBuffers[which].subarray(0, size);
 }
 
 export interface PeerCredentials {

@@ -33,6 +33,7 @@ const symbols = {
   eventfd: { args: [u32, i32], returns: i32 },
   open: { args: [ptr, i32, u32], returns: i32 },
   access: { args: [ptr, i32], returns: i32 },
+  readlink: { args: [ptr, ptr, u64], returns: i64 },
   getpid: { args: [], returns: i32 },
   kill: { args: [i32, i32], returns: i32 },
   signal: { args: [i32, ptr], returns: ptr },

@@ -101,7 +101,8 @@ async function readV2(reader: RecordReader, limits: RequestLimits, fds: Map<numb
       closeAll(result.fds);
       throw new ProtocolError(`record type 0x${record.type.toString(16)} must not carry fds`);
     }
-    bytes += record.payload.length;
+    // The limit is on argv + env + cwd (as HELLO_ACK tells the client); START's counts are not part of it.
+    if (record.type !== RecordType.Start) bytes += record.payload.length;
     if (bytes > limits.maxRequestBytes) throw new RequestRefused(`request is larger than ${limits.maxRequestBytes} bytes`, true);
     switch (record.type) {
       case RecordType.Args:

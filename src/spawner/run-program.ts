@@ -4,7 +4,7 @@
 import { closeAll } from "../libc/owned-fd.ts";
 import { strerror } from "../libc/errno.ts";
 import { ChildProcess } from "../process/child.ts";
-import { lookupProgram } from "../process/path-lookup.ts";
+import { lookupProgram, type Lookup } from "../process/path-lookup.ts";
 import { spawnProgram, SpawnError } from "../process/spawn.ts";
 import type { Outcome } from "../protocol/outcome.ts";
 import { Refusal, type Handler, type PortalRequest } from "./request.ts";
@@ -29,7 +29,7 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
     }
     const name = argv[0]!;
     const env = programEnvironment(request.env, request.peer, options.keepEnv ?? (() => true));
-    const lookup = lookupProgram(name, env);
+    const lookup = options.prefix.length > 0 ? lookupOwnProgram(name) : lookupProgram(name, env);
     const shown = new TextDecoder().decode(name);
     if (!lookup.found) {
       return { kind: "spawn-failed", stage: "exec", errno: lookup.errno, message: `cannot run '${shown}': ${strerror(lookup.errno)}` };
@@ -58,4 +58,20 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
     else request.disconnected.addEventListener("abort", onGone, { once: true });
     return await child.exited;
   };
+}
+
+/**
+ * The spawner's own PROGRAM is found in the spawner's PATH and, if relative,
+ * anchored at the spawner's cwd: a client's PATH or cwd (the child changes
+ * to it before exec) must never choose which executable runs.
+ */
+function lookupOwnProgram(name: Uint8Array): Lookup {
+  const path = process.env.PATH;
+  const own = lookupProgram(name, path === undefined ? [] : [new TextEncoder().encode(`PATH=${path}`)]);
+  if (!own.found || own.path[0] === 0x2f) return own;
+  const cwd = Buffer.from(`${process.cwd()}/`);
+  const absolute = new Uint8Array(cwd.length + own.path.length);
+  absolute.set(cwd);
+  absolute.set(own.path, cwd.length);
+  return { found: true, path: absolute };
 }

@@ -163,8 +163,10 @@ function bindSocket(path: string, mode: number, backlog?: number): OwnedFd {
     chmodSync(dir, dirMode);
   }
   claimSocketPath(path);
-  // bind() creates the file with the umask's mode: narrow it until chmod sets ours.
-  const oldUmask = process.umask(0o177);
+  // bind() creates the file as 0777 & ~umask: make that exactly our mode, so
+  // the socket never listens with another one (until the chmod below, a
+  // client allowed by --mode 0660 would get EACCES and give up).
+  const oldUmask = process.umask(0o777 & ~mode);
   let listener: OwnedFd;
   try {
     listener = listenSeqpacket(Buffer.from(path), { backlog });

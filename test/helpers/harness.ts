@@ -1,7 +1,7 @@
 // Shared test plumbing: temp dirs, spawner processes, fd and child counts,
 // waiting for events with a deadline. Everything started here is tracked and
 // ended by pid in cleanup(), even when a test fails.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -70,7 +70,7 @@ export class Scratch {
 
   /**
    * Starts `portal-spawner --socket <dir>/<name> ...args` and resolves once
-   * its socket accepts connections.
+   * its socket is listening.
    */
   async spawner(args: string[] = [], options: { name?: string; env?: Record<string, string | undefined>; stderr?: "inherit" | "pipe" } = {}) {
     const socket = this.path(options.name ?? "portal.sock");
@@ -80,7 +80,8 @@ export class Scratch {
         env: options.env ?? process.env,
       }),
     );
-    await waitFor(() => existsSync(socket) || proc.exitCode !== null, `spawner socket ${socket}`);
+    // The file appears at bind(), a moment before listen(): wait for the listening flag.
+    await waitFor(() => isListening(socket) || proc.exitCode !== null, `spawner listening on ${socket}`);
     if (proc.exitCode !== null) throw new Error(`spawner exited with ${proc.exitCode} before listening`);
     return { proc, socket, pid: proc.pid };
   }
@@ -99,4 +100,17 @@ export class Scratch {
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * True once a unix socket bound at `path` is listening, per /proc/net/unix
+ * (flag __SO_ACCEPTCON). The socket file appears at bind(), a moment before
+ * listen(): a client that connects in between gets ECONNREFUSED.
+ */
+export function isListening(path: string): boolean {
+  for (const line of readFileSync("/proc/net/unix", "utf8").split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (fields[7] === path && (parseInt(fields[3] ?? "0", 16) & 0x10000) !== 0) return true;
+  }
+  return false;
 }

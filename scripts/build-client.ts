@@ -1,0 +1,68 @@
+// bun run build:client [-- extra bun build flags]
+//
+// Builds the lean client two ways:
+//   build/portal-exec     single-file executable (no Bun needed on the device)
+//   build/portal-exec.js  one bundled, minified file for `bun build/portal-exec.js`
+//                         (next to it: fd-watcher-worker.js, see below)
+// Both skip the per-start work of resolving and transpiling ~20 TypeScript
+// files; the executable also skips parsing (bytecode). docs/performance.md
+// says when to use which. Extra flags (e.g. --target=bun-linux-arm64
+// --compile-executable-path=...) go to the executable build.
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+const ROOT = join(import.meta.dir, "..");
+export const CLIENT_ENTRY = join(ROOT, "src/cli/portal-exec.ts");
+/**
+ * The FdWatcher's thread. The client starts it only when a request does not
+ * fit the socket buffer, but then it must be there: Workers are separate
+ * entry points of a build.
+ */
+const WORKER_ENTRY = join(ROOT, "src/fdpass/fd-watcher-worker.ts");
+const WORKER_URL = "./fd-watcher-worker.ts";
+
+/**
+ * Flags of the compiled client. A device has no .env or bunfig.toml meant for
+ * it, and looking for them costs a few syscalls per start. The client's code
+ * runs once per process: a JIT tier-up would cost more than it saves (~1 ms
+ * of CPU per start measured), so the threshold is raised far out of reach.
+ */
+export const COMPILE_FLAGS = [
+  "--compile",
+  "--minify",
+  "--bytecode",
+  "--format=esm",
+  "--no-compile-autoload-dotenv",
+  "--no-compile-autoload-bunfig",
+  "--compile-jit-policy=100",
+];
+
+export async function buildExecutable(entry: string, outfile: string, extra: string[] = []): Promise<void> {
+  // fd-watcher.ts expects the worker at fdpass/fd-watcher-worker.ts inside the executable.
+  await run([process.execPath, "build", entry, WORKER_ENTRY, "--root", join(ROOT, "src"), ...COMPILE_FLAGS, ...extra, "--outfile", outfile]);
+}
+
+/** `outfile` must be named after the entry (portal-exec.ts -> portal-exec.js): the bundler names it. */
+export async function buildBundle(entry: string, outfile: string): Promise<void> {
+  await run([process.execPath, "build", entry, WORKER_ENTRY, "--target=bun", "--minify", "--entry-naming=[name].[ext]", "--outdir", dirname(outfile)]);
+  // The bundler leaves `new URL("./fd-watcher-worker.ts", import.meta.url)`
+  // alone, and next to the bundle the worker is a .js file.
+  const code = readFileSync(outfile, "utf8");
+  const uses = code.split(`"${WORKER_URL}"`).length - 1;
+  if (uses !== 1) throw new Error(`expected one reference to ${WORKER_URL} in ${outfile}, found ${uses}`);
+  writeFileSync(outfile, code.replace(`"${WORKER_URL}"`, `"${WORKER_URL.replace(/\.ts$/, ".js")}"`));
+}
+
+async function run(argv: string[]): Promise<void> {
+  const proc = Bun.spawn(argv, { stdio: ["ignore", "ignore", "pipe"], cwd: ROOT });
+  const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+  if (code !== 0) throw new Error(`${argv.slice(1, 3).join(" ")} failed (exit ${code}):\n${stderr}`);
+}
+
+if (import.meta.main) {
+  const extra = process.argv.slice(2);
+  const out = join(ROOT, "build");
+  await buildExecutable(CLIENT_ENTRY, join(out, "portal-exec"), extra);
+  await buildBundle(CLIENT_ENTRY, join(out, "portal-exec.js"));
+  console.log(`built ${join(out, "portal-exec")} and ${join(out, "portal-exec.js")}`);
+}

@@ -1,0 +1,92 @@
+// portal overlay build DIR -o IMAGE
+// portal overlay run IMAGE [--socket PATH] [--upper DIR] [--spawner PATH] [-- SPAWNER OPTIONS...]
+import { defineCommand, parseArgs, type ArgsDef } from "citty";
+import { buildImage } from "../overlay/squashfs-image.ts";
+import { startOverlay } from "../overlay/overlay-run.ts";
+import { OverlayError } from "../overlay/overlay-error.ts";
+import { DEFAULT_STATE_BASE } from "../overlay/state-dir.ts";
+
+function say(line: string): void {
+  process.stderr.write(`portal overlay: ${line}\n`);
+}
+
+/** OverlayErrors are the user's to act on: print the message, not a stack. */
+async function reportingFailures(run: () => Promise<void>): Promise<void> {
+  try {
+    await run();
+  } catch (error) {
+    if (!(error instanceof OverlayError)) throw error;
+    say(error.message);
+    process.exit(1);
+  }
+}
+
+const buildArgs = {
+  dir: { type: "positional", required: true, description: "Directory whose contents become the image's root", valueHint: "DIR" },
+  output: { type: "string", alias: "o", required: true, description: "Image file to write", valueHint: "IMAGE" },
+  time: { type: "string", description: "Timestamp for every file, seconds since the epoch (default $SOURCE_DATE_EPOCH, else 0)", valueHint: "SECONDS" },
+} as const satisfies ArgsDef;
+
+const buildDefinition = defineCommand({
+  meta: { name: "build", description: "Make a reproducible squashfs image with the options info-beamer packages use (mksquashfs -comp lzo -b 1M -all-root ...)" },
+  args: buildArgs,
+  async run({ args }) {
+    await reportingFailures(async () => {
+      let time: number | undefined;
+      if (args.time !== undefined) {
+        time = Number(args.time);
+        if (!Number.isInteger(time) || time < 0) throw new OverlayError(`--time needs whole seconds since the epoch, got '${args.time}'`);
+      }
+      const built = await buildImage(args.dir, args.output, { time });
+      say(`wrote ${built.image} (${built.bytes} bytes)`);
+    });
+  },
+});
+
+const runArgs = {
+  image: { type: "positional", required: true, description: "The squashfs image (a package's overlay.squashfs)", valueHint: "IMAGE" },
+  socket: { type: "string", alias: "s", description: "Spawner socket on the host (default: $PORTAL_NAME, else ./portal.sock); its directory is shared with the view", valueHint: "PATH" },
+  upper: { type: "string", description: "Keep the writable layer in DIR/upper (default: tmpfs, discarded at exit)", valueHint: "DIR" },
+  spawner: { type: "string", description: "Spawner executable inside the view (default: /opt/portal/linux-ARCH/portal-spawner from the image)", valueHint: "PATH" },
+  "state-dir": { type: "string", description: `Staging directory for mounts (default ${DEFAULT_STATE_BASE})`, valueHint: "DIR" },
+  "ready-timeout": { type: "string", description: "Seconds the spawner may take to listen (default 30)", valueHint: "SECONDS" },
+} as const satisfies ArgsDef;
+
+const runDefinition = defineCommand({
+  meta: { name: "run", description: "Mount IMAGE over the host root (read-only, writes to a tmpfs layer) and run the spawner inside; needs root" },
+  args: runArgs,
+  async run({ rawArgs }) {
+    // Everything after "--" belongs to the spawner, which citty cannot tell apart.
+    const cut = rawArgs.indexOf("--");
+    const args = parseArgs(cut < 0 ? rawArgs : rawArgs.slice(0, cut), runArgs);
+    const spawnerArgs = cut < 0 ? [] : rawArgs.slice(cut + 1);
+    await reportingFailures(async () => {
+      const readySeconds = args["ready-timeout"] === undefined ? 30 : Number(args["ready-timeout"]);
+      if (!(readySeconds > 0)) throw new OverlayError(`--ready-timeout needs a number of seconds, got '${args["ready-timeout"]}'`);
+      const running = await startOverlay({
+        image: args.image,
+        socket: args.socket ?? (process.env.PORTAL_NAME || "./portal.sock"),
+        spawner: args.spawner,
+        spawnerArgs,
+        upperDir: args.upper,
+        stateBase: args["state-dir"],
+        readyTimeoutMs: readySeconds * 1000,
+        log: say,
+      });
+      for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+        process.on(signal, () => {
+          say(`${signal}: stopping the spawner`);
+          void running.stop();
+        });
+      }
+      const code = await running.exited;
+      say(`spawner exited with ${code}; the view is gone`);
+      process.exit(code);
+    });
+  },
+});
+
+export const overlayDefinition = defineCommand({
+  meta: { name: "overlay", description: "Build an overlay image, or run the spawner inside one" },
+  subCommands: { build: buildDefinition, run: runDefinition },
+});

@@ -1,0 +1,229 @@
+// Running the real CLI binaries (portal-spawner, portal-exec) as processes and
+// watching what they print, for the CLI, v1 and signal tests. Everything is
+// started through a Scratch so its cleanup ends it even when a test fails.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { BUN, EXEC, SPAWNER, waitFor, type Scratch } from "./harness.ts";
+
+const V1_SPAWNER = join(import.meta.dir, "v1-spawner.ts");
+
+/** Generous: the machine is shared and loaded. */
+export const DEADLINE_MS = 20_000;
+
+/** Collects a stream's text as it arrives, so a test can wait for a line. */
+export class TextCollector {
+  text = "";
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array> | null | undefined | number) {
+    const decoder = new TextDecoder();
+    this.done =
+      stream && typeof stream === "object"
+        ? (async () => {
+            for await (const chunk of stream) this.text += decoder.decode(chunk, { stream: true });
+          })().catch(() => {})
+        : Promise.resolve();
+  }
+
+  /** Resolves with the first match of `pattern` once it has been printed. */
+  async waitFor(pattern: RegExp, what = String(pattern), timeoutMs = DEADLINE_MS): Promise<RegExpMatchArray> {
+    return waitFor(() => this.text.match(pattern), `${what} (text so far: ${JSON.stringify(this.text)})`, timeoutMs);
+  }
+}
+
+/** The environment of this test process without the portal's control variables. */
+export function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("PORTAL_")) env[key] = value;
+  return { ...env, ...extra };
+}
+
+/** True once a unix socket bound at `path` is listening (read from /proc, without connecting to it). */
+export function isListening(path: string): boolean {
+  let table: string;
+  try {
+    table = readFileSync("/proc/net/unix", "utf8");
+  } catch {
+    return false;
+  }
+  const SO_ACCEPTCON = 0x10000;
+  for (const line of table.split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length >= 8 && fields.slice(7).join(" ") === path && (parseInt(fields[3]!, 16) & SO_ACCEPTCON) !== 0) return true;
+  }
+  return false;
+}
+
+export interface Running {
+  proc: Subprocess<"ignore" | "pipe" | number, "pipe", "pipe">;
+  stdout: TextCollector;
+  stderr: TextCollector;
+}
+
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  /** stdin, and extra fds from 3 on (index 0 is the child's fd 3). */
+  stdin?: "ignore" | "pipe" | number;
+  extraFds?: number[];
+  /** Run under another program first (e.g. ["prlimit", "--core=unlimited"]). */
+  wrapper?: string[];
+}
+
+function start(script: string, args: string[], options: StartOptions, scratch: Scratch): Running {
+  const proc = scratch.track(
+    Bun.spawn([...(options.wrapper ?? []), BUN, script, ...args], {
+      cwd: options.cwd ?? scratch.dir,
+      env: options.env ?? cleanEnv(),
+      stdio: [options.stdin ?? "ignore", "pipe", "pipe", ...(options.extraFds ?? [])],
+    }),
+  ) as Running["proc"];
+  return { proc, stdout: new TextCollector(proc.stdout), stderr: new TextCollector(proc.stderr) };
+}
+
+/** Starts portal-exec with `args` (nothing added: pass --socket yourself). */
+export function startExec(scratch: Scratch, args: string[], options: StartOptions = {}): Running {
+  return start(EXEC, args, options, scratch);
+}
+
+export interface Finished {
+  /** Exit code, or null when it died by a signal. */
+  code: number | null;
+  /** Signal name ("SIGSEGV") when it died by one. */
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Waits for a started process to end and for all of its output. */
+export async function finish(run: Running, timeoutMs = DEADLINE_MS): Promise<Finished> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`process ${run.proc.pid} did not end within ${timeoutMs} ms; stdout ${JSON.stringify(run.stdout.text)}, stderr ${JSON.stringify(run.stderr.text)}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([Promise.all([run.proc.exited, run.stdout.done, run.stderr.done]), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return { code: run.proc.signalCode ? null : run.proc.exitCode, signal: run.proc.signalCode ?? null, stdout: run.stdout.text, stderr: run.stderr.text };
+}
+
+/** Runs portal-exec to the end. */
+export async function runExec(scratch: Scratch, args: string[], options: StartOptions = {}): Promise<Finished> {
+  return finish(startExec(scratch, args, options));
+}
+
+/** Starts portal-spawner with exactly `args` without waiting for anything. */
+export function launchSpawner(scratch: Scratch, args: string[], options: StartOptions = {}): Running {
+  return start(SPAWNER, args, options, scratch);
+}
+
+export interface SpawnerOptions extends StartOptions {
+  /** Where the socket is expected (to wait for it); default <scratch>/portal.sock. */
+  expectSocket?: string;
+  /** The path as the spawner binds it, when relative (as /proc/net/unix shows it); default expectSocket. */
+  boundAs?: string;
+}
+
+export interface RunningSpawner extends Running {
+  socket: string;
+}
+
+/**
+ * Starts portal-spawner with exactly `args` and resolves once its socket
+ * listens; rejects if it exits first.
+ */
+export async function startSpawner(scratch: Scratch, args: string[], options: SpawnerOptions = {}): Promise<RunningSpawner> {
+  const socket = options.expectSocket ?? scratch.path("portal.sock");
+  const bound = options.boundAs ?? socket;
+  const run = launchSpawner(scratch, args, options);
+  const ready = () => isListening(bound) && existsSync(socket);
+  await waitFor(() => ready() || run.proc.exitCode !== null || run.proc.signalCode !== null, `spawner listening on ${socket}`, DEADLINE_MS);
+  if (!ready()) {
+    await run.stderr.done;
+    throw new Error(`portal-spawner ${args.join(" ")} ended (${run.proc.exitCode ?? run.proc.signalCode}) before listening: ${run.stderr.text}`);
+  }
+  return { ...run, socket };
+}
+
+/** Starts the v1 spawner double (v1-spawner.ts) on `socket` and resolves once it listens. */
+export async function startV1Spawner(scratch: Scratch, socket: string, program: string[] = [], options: StartOptions = {}): Promise<RunningSpawner> {
+  const run = start(V1_SPAWNER, [socket, ...program], options, scratch);
+  await waitFor(() => isListening(socket) || run.proc.exitCode !== null || run.proc.signalCode !== null, `v1 spawner listening on ${socket}`, DEADLINE_MS);
+  if (!isListening(socket)) {
+    await run.stderr.done;
+    throw new Error(`v1-spawner ended before listening: ${run.stderr.text}`);
+  }
+  return { ...run, socket };
+}
+
+/** The state letter of /proc/PID/stat ('R', 'S', 'T', 'Z', ...), or null if the process is gone. */
+export function processState(pid: number): string | null {
+  try {
+    return /^\d+ \(.*\) (\S) /.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The command name of `pid` (/proc/PID/comm), or null if it is gone. */
+export function commandName(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trimEnd();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits until `pid` runs `name`: a shell's freshly forked child still has the
+ * shell's signal handlers until it execs, so a signal sent earlier is not
+ * what the test means to check.
+ */
+export async function waitForExec(pid: number, name: string): Promise<void> {
+  await waitFor(() => commandName(pid) === name, `pid ${pid} to exec ${name} (it runs ${commandName(pid)})`, DEADLINE_MS);
+}
+
+/**
+ * True once process `pid` has a handler installed for signal number `signal`
+ * (SigCgt in /proc/PID/status): the moment a signal would be handled rather
+ * than kill it.
+ */
+export function catchesSignal(pid: number, signal: number): boolean {
+  try {
+    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(signal - 1)) & 1n) === 1n;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Process groups started by a spawner for a test (the programs lead their own
+ * groups): killAll() ends whatever is left, grandchildren included.
+ */
+export class ProgramGroups {
+  readonly #groups = new Set<number>();
+
+  add(...pgids: number[]): void {
+    for (const pgid of pgids) this.#groups.add(pgid);
+  }
+
+  killAll(): void {
+    for (const pgid of this.#groups) {
+      for (const target of [-pgid, pgid]) {
+        try {
+          process.kill(target, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+    this.#groups.clear();
+  }
+}

@@ -1,0 +1,206 @@
+// Spawner and client processes for the trust-* tests: start the real CLI,
+// wait until its socket listens (read from /proc, so the check itself opens
+// no connection the spawner would have to serve), collect what it logs, and
+// count its fds and children. Everything is started through a Scratch, whose
+// cleanup ends it by pid even when a test fails.
+import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import type { Subprocess } from "bun";
+import { BUN, EXEC, SPAWNER, childPids, waitFor, type Scratch } from "./harness.ts";
+
+/** Generous: the machine is shared with other test runs. */
+export const DEADLINE_MS = 30_000;
+
+/** Collects a stream's text as it arrives, so a test can wait for a line. */
+export class Output {
+  text = "";
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array> | number | null | undefined) {
+    const decoder = new TextDecoder();
+    this.done =
+      stream && typeof stream === "object"
+        ? (async () => {
+            for await (const chunk of stream) this.text += decoder.decode(chunk, { stream: true });
+          })().catch(() => {})
+        : Promise.resolve();
+  }
+
+  async waitFor(pattern: RegExp, timeoutMs = DEADLINE_MS): Promise<RegExpMatchArray> {
+    return waitFor(() => this.text.match(pattern), `${pattern} in ${JSON.stringify(this.text.slice(-2000))}`, timeoutMs);
+  }
+}
+
+/** This process's environment without the portal's control variables (PORTAL_*). */
+export function baseEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("PORTAL_")) env[key] = value;
+  return { ...env, ...extra };
+}
+
+/** True once a unix socket bound at `path` is in the listening state. */
+export function isListening(path: string): boolean {
+  let table: string;
+  try {
+    table = readFileSync("/proc/net/unix", "utf8");
+  } catch {
+    return false;
+  }
+  const SO_ACCEPTCON = 0x10000;
+  for (const line of table.split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length >= 8 && fields.slice(7).join(" ") === path && (parseInt(fields[3]!, 16) & SO_ACCEPTCON) !== 0) return true;
+  }
+  return false;
+}
+
+/** True once process `pid` has a handler installed for `signal` (SigCgt in /proc/PID/status). */
+export function catchesSignal(pid: number, signal: number): boolean {
+  try {
+    const match = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? (BigInt(`0x${match[1]}`) & (1n << BigInt(signal - 1))) !== 0n : false;
+  } catch {
+    return false;
+  }
+}
+
+export interface Proc {
+  proc: Subprocess<"ignore" | "pipe" | number, "pipe", "pipe">;
+  stdout: Output;
+  stderr: Output;
+}
+
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  stdin?: "ignore" | "pipe" | number;
+  /** The child's fds 3, 4, ... */
+  extraFds?: number[];
+  /** Command put in front of `bun script` (setpriv, systemd-socket-activate, sh -c ...). */
+  wrapper?: string[];
+}
+
+export function startProcess(scratch: Scratch, argv: string[], options: StartOptions = {}): Proc {
+  const proc = scratch.track(
+    Bun.spawn(argv, {
+      cwd: options.cwd ?? scratch.dir,
+      env: options.env ?? baseEnv(),
+      stdio: [options.stdin ?? "ignore", "pipe", "pipe", ...(options.extraFds ?? [])],
+    }),
+  ) as Proc["proc"];
+  return { proc, stdout: new Output(proc.stdout), stderr: new Output(proc.stderr) };
+}
+
+export interface Finished {
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+export async function finish(run: Proc, timeoutMs = DEADLINE_MS): Promise<Finished> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`pid ${run.proc.pid} did not end within ${timeoutMs} ms; stdout ${JSON.stringify(run.stdout.text)} stderr ${JSON.stringify(run.stderr.text)}`)),
+      timeoutMs,
+    );
+  });
+  try {
+    await Promise.race([Promise.all([run.proc.exited, run.stdout.done, run.stderr.done]), timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    code: run.proc.signalCode ? null : run.proc.exitCode,
+    signal: run.proc.signalCode ?? null,
+    stdout: run.stdout.text,
+    stderr: run.stderr.text,
+  };
+}
+
+/** portal-exec with exactly `args`, optionally wrapped (e.g. in setpriv). */
+export function startExec(scratch: Scratch, args: string[], options: StartOptions = {}): Proc {
+  return startProcess(scratch, [...(options.wrapper ?? []), BUN, EXEC, ...args], options);
+}
+
+export async function runExec(scratch: Scratch, args: string[], options: StartOptions = {}): Promise<Finished> {
+  return finish(startExec(scratch, args, options));
+}
+
+export interface SpawnerProc extends Proc {
+  socket: string;
+  pid: number;
+}
+
+/**
+ * Starts portal-spawner (`args` exactly; pass --socket yourself) and resolves
+ * once `socket` listens and the SIGTERM handler is in place; rejects with its
+ * log if it exits first.
+ */
+export async function startSpawner(scratch: Scratch, socket: string, args: string[], options: StartOptions = {}): Promise<SpawnerProc> {
+  const run = startProcess(scratch, [...(options.wrapper ?? []), BUN, SPAWNER, ...args], options);
+  const ended = () => run.proc.exitCode !== null || run.proc.signalCode !== null;
+  await waitFor(() => (isListening(socket) && catchesSignal(run.proc.pid, 15)) || ended(), `spawner listening on ${socket}`, DEADLINE_MS);
+  if (ended()) {
+    await run.stderr.done;
+    throw new Error(`portal-spawner ${args.join(" ")} ended (${run.proc.exitCode ?? run.proc.signalCode}) before listening: ${run.stderr.text}`);
+  }
+  return { ...run, socket, pid: run.proc.pid };
+}
+
+/** How many fds process `pid` has open. */
+export function fdCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** What each fd of `pid` refers to (for failure messages about leaks). */
+export function fdTable(pid: number): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      out.push(`${name} -> ${readlinkSync(`/proc/${pid}/fd/${name}`)}`);
+    } catch {
+      // closed while we looked
+    }
+  }
+  return out;
+}
+
+/** Live (non-zombie) direct children of `pid`. */
+export function liveChildren(pid: number): number[] {
+  return childPids(pid);
+}
+
+/**
+ * Waits until the spawner is back to `fds` open fds and no children; throws
+ * with its fd table if it does not get there.
+ */
+export async function waitForBaseline(pid: number, fds: number, what: string, timeoutMs = DEADLINE_MS): Promise<void> {
+  try {
+    await waitFor(() => fdCount(pid) === fds && liveChildren(pid).length === 0, what, timeoutMs);
+  } catch (error) {
+    throw new Error(
+      `${(error as Error).message}: spawner has ${fdCount(pid)} fds (baseline ${fds}) and children [${liveChildren(pid).join(", ")}]\n${fdTable(pid).join("\n")}`,
+    );
+  }
+}
+
+/** SIGKILLs process groups a test's programs lead (they outlive a killed spawner). */
+export class Groups {
+  readonly #pgids = new Set<number>();
+
+  add(pgid: number): void {
+    this.#pgids.add(pgid);
+  }
+
+  killAll(): void {
+    for (const pgid of this.#pgids) {
+      try {
+        process.kill(-pgid, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
+    this.#pgids.clear();
+  }
+}

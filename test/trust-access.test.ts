@@ -1,0 +1,265 @@
+// Who may use a spawner and what reaches the program: peer uid/gid rules
+// (with real clients running as nobody), the PORTAL_PEER_* variables the
+// spawner sets itself, the environment policy, and the fixed PROGRAM.
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { BUN, EXEC, Scratch } from "./helpers/harness.ts";
+import { OwnedFd } from "../src/libc/owned-fd.ts";
+import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
+import { baseEnv, finish, runExec, startExec, startSpawner, type SpawnerProc } from "./helpers/trust-processes.ts";
+import { encodeFdTargets, encodeHello, encodeRecord, encodeStart, joinNulTerminated, RecordType } from "../src/protocol/v2.ts";
+import { decodeV1Status, encodeV1FdNumbers, encodeV1Strings } from "../src/protocol/v1.ts";
+
+setDefaultTimeout(90_000);
+
+/** The id of `name` in /etc/passwd or /etc/group, or null. */
+function idOf(file: string, name: string): number | null {
+  const line = readFileSync(file, "utf8").split("\n").find((l) => l.startsWith(`${name}:`));
+  return line ? Number(line.split(":")[2]) : null;
+}
+
+const NOBODY_UID = idOf("/etc/passwd", "nobody") ?? -1;
+const NOGROUP_GID = idOf("/etc/group", "nogroup") ?? -1;
+const AS_NOBODY = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"];
+
+/** Why clients cannot be run as nobody here, or null if they can. */
+function cannotSwitchUser(): string | null {
+  if (process.getuid?.() !== 0) return "not running as root";
+  if (Bun.which("setpriv") === null) return "setpriv is not installed";
+  if (NOBODY_UID < 0 || NOGROUP_GID < 0) return "no 'nobody' user or 'nogroup' group";
+  // The checkout must be readable by nobody (home directories often are not).
+  const probe = Bun.spawnSync([...AS_NOBODY, BUN, "--version"], { env: { ...process.env, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" } });
+  const readable = Bun.spawnSync([...AS_NOBODY, "/bin/sh", "-c", 'test -r "$0"', EXEC]);
+  if (probe.exitCode !== 0 || readable.exitCode !== 0) return `user nobody cannot run ${BUN} or read ${EXEC}`;
+  return null;
+}
+const whyNot = cannotSwitchUser();
+if (whyNot) console.warn(`trust-access: skipping the tests that run clients as nobody: ${whyNot}`);
+const canSwitchUser = whyNot === null;
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+let scratch: Scratch;
+beforeEach(() => {
+  scratch = new Scratch();
+  // Other users must be able to reach the socket inside.
+  chmodSync(scratch.dir, 0o755);
+});
+afterEach(async () => {
+  await scratch.cleanup();
+});
+
+/** A spawner whose socket anyone may connect to, so only its own rules decide. */
+function openSpawner(args: string[] = [], name = "portal.sock"): Promise<SpawnerProc> {
+  const socket = scratch.path(name);
+  return startSpawner(scratch, socket, ["--socket", socket, "--mode", "0666", ...args]);
+}
+
+/** portal-exec run as nobody; the env keeps Bun from trying to write root's transpiler cache. */
+function execAsNobody(args: string[], uid = "nobody", gid = "nogroup") {
+  return startExec(scratch, args, {
+    wrapper: uid === "nobody" ? AS_NOBODY : ["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups"],
+    env: baseEnv({ BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" }),
+  });
+}
+
+describe.skipIf(!canSwitchUser)("peer uid and gid rules", () => {
+  test("a uid that is not allowed is refused with a reason, nothing runs, and the spawner logs a warning", async () => {
+    const spawner = await openSpawner();
+    const marker = scratch.path("marker");
+    const client = execAsNobody(["--one-shot", "--socket", spawner.socket, "--", "/bin/sh", "-c", `touch ${marker}`]);
+    const result = await finish(client);
+    expect(result.code).toBe(125);
+    expect(result.stderr).toBe(`portal-exec: the spawner refused the request: uid ${NOBODY_UID} (gid ${NOGROUP_GID}) is not allowed\n`);
+    expect(existsSync(marker)).toBe(false);
+    await spawner.stderr.waitFor(new RegExp(`warn: refused peer pid ${client.proc.pid} uid ${NOBODY_UID}: uid ${NOBODY_UID} \\(gid ${NOGROUP_GID}\\) is not allowed`));
+
+    // The spawner is still there for allowed peers (root always is).
+    expect((await runExec(scratch, ["--one-shot", "--socket", spawner.socket, "--", "/bin/sh", "-c", "exit 7"])).code).toBe(7);
+  });
+
+  test("a v1 client that is not allowed just sees the connection closed", async () => {
+    const spawner = await openSpawner();
+    const marker = scratch.path("marker");
+    const client = execAsNobody(["--one-shot", "--protocol", "1", "--socket", spawner.socket, "--", "/bin/sh", "-c", `touch ${marker}`]);
+    const result = await finish(client);
+    expect(result.code).toBe(125);
+    expect(result.stderr).toBe("portal-exec: portal-spawner closed connection without a status\n");
+    expect(existsSync(marker)).toBe(false);
+    await spawner.stderr.waitFor(new RegExp(`warn: refused peer pid ${client.proc.pid} uid ${NOBODY_UID}: .*not allowed`));
+  });
+
+  for (const rule of [["--allow-uid", "nobody"], ["--allow-uid", String(NOBODY_UID)], ["--allow-gid", "nogroup"]]) {
+    test(`${rule.join(" ")} lets nobody in, and the program sees who asked`, async () => {
+      const spawner = await openSpawner(rule);
+      const marker = scratch.path("marker");
+      const client = execAsNobody([
+        "--one-shot", "--socket", spawner.socket, "--",
+        "/bin/sh", "-c", `echo "$PORTAL_PEER_PID $PORTAL_PEER_UID $PORTAL_PEER_GID" > ${marker}; exit 3`,
+      ]);
+      const result = await finish(client);
+      expect(result).toMatchObject({ code: 3, stderr: "" });
+      expect(readFileSync(marker, "utf8")).toBe(`${client.proc.pid} ${NOBODY_UID} ${NOGROUP_GID}\n`);
+    });
+  }
+
+  test("--allow-uid nobody admits nobody only (and root), not other uids", async () => {
+    const spawner = await openSpawner(["--allow-uid", "nobody"]);
+    const marker = scratch.path("marker");
+    const other = await finish(execAsNobody(["--one-shot", "--socket", spawner.socket, "--", "/bin/sh", "-c", `touch ${marker}`], "12345", "12345"));
+    expect(other.code).toBe(125);
+    expect(other.stderr).toContain("uid 12345 (gid 12345) is not allowed");
+    expect(existsSync(marker)).toBe(false);
+    expect((await runExec(scratch, ["--one-shot", "--socket", spawner.socket, "--", "/bin/true"])).code).toBe(0);
+  });
+});
+
+/** Opens a file in the scratch dir for a program's output; the test closes the returned fd. */
+function outputFile(name: string): { fd: OwnedFd; text: () => string } {
+  const path = scratch.path(name);
+  const fd = new OwnedFd(openSync(path, "w"));
+  return { fd, text: () => readFileSync(path, "utf8") };
+}
+
+/** The env lines a program printed (sorted), one variable per line. */
+const lines = (text: string) => text.split("\n").filter(Boolean).sort();
+
+describe("PORTAL_PEER_* come from the spawner", () => {
+  const forged = ["PORTAL_PEER_UID=4242", "PORTAL_PEER_GID=4242", "PORTAL_PEER_PID=1", "PORTAL_PEER_EXTRA=forged", "OTHER=kept"];
+
+  test("a v2 client cannot supply its own PORTAL_PEER_UID (or any PORTAL_PEER_ variable)", async () => {
+    const spawner = await openSpawner();
+    const out = outputFile("env.txt");
+    const client = RawClient.connect(spawner.socket);
+    try {
+      const argv = joinNulTerminated(["/usr/bin/env"].map(enc), "args");
+      const env = joinNulTerminated(forged.map(enc), "env");
+      client.send(encodeHello());
+      client.send(encodeRecord(RecordType.Args, argv));
+      client.send(encodeRecord(RecordType.Env, env));
+      client.send(encodeFdTargets([1]), [out.fd.fd]);
+      client.send(encodeStart({ argc: 1, envc: forged.length, fdCount: 1, flags: 0 }));
+      const ending = summarizeV2(await client.repliesUntilClose(30_000));
+      expect(ending.outcome).toEqual({ kind: "exited", code: 0 });
+    } finally {
+      client.close();
+      out.fd.close();
+    }
+    expect(lines(out.text())).toEqual(["OTHER=kept", "PORTAL_PEER_GID=0", `PORTAL_PEER_PID=${process.pid}`, "PORTAL_PEER_UID=0"]);
+  });
+
+  test("a v1 client cannot supply them either", async () => {
+    const spawner = await openSpawner();
+    const out = outputFile("env.txt");
+    const client = RawClient.connect(spawner.socket);
+    try {
+      client.send(encodeV1Strings(forged.map(enc), "env"));
+      client.send(encodeV1Strings(["/usr/bin/env"].map(enc), "args"));
+      client.send(encodeV1FdNumbers([1]));
+      client.send(new Uint8Array(2), [out.fd.fd]);
+      const replies = await client.repliesUntilClose(30_000);
+      expect(replies.map((r) => decodeV1Status(r))).toEqual([0]);
+    } finally {
+      client.close();
+      out.fd.close();
+    }
+    expect(lines(out.text())).toEqual(["OTHER=kept", "PORTAL_PEER_GID=0", `PORTAL_PEER_PID=${process.pid}`, "PORTAL_PEER_UID=0"]);
+  });
+});
+
+describe("environment policy", () => {
+  // --clear-env plus --env makes the forwarded environment exactly this.
+  const clientEnv = ["PATH=/usr/bin:/bin", "LD_PRELOAD=/nonexistent/portal-preload.so", "LD_LIBRARY_PATH=/nonexistent", "LC_ALL=C", "LC_SECRET=s", "LANGUAGE=en", "KEEP_ME=yes", "KEEP_ME_NOT=no"];
+  const envArgs = ["--clear-env", ...clientEnv.flatMap((e) => ["--env", e])];
+
+  async function programEnv(spawnerArgs: string[], name?: string): Promise<string[]> {
+    const spawner = await openSpawner(spawnerArgs, name);
+    const result = await runExec(scratch, ["--one-shot", "--socket", spawner.socket, ...envArgs, "--", "/usr/bin/env"]);
+    expect(result.code).toBe(0);
+    return lines(result.stdout).filter((l) => !l.startsWith("PORTAL_PEER_"));
+  }
+
+  test("without a policy every client variable reaches the program (LD_PRELOAD included)", async () => {
+    expect(await programEnv([])).toEqual([...clientEnv].sort());
+  });
+
+  test("--deny-env 'LD_*' keeps LD_PRELOAD and LD_LIBRARY_PATH out", async () => {
+    expect(await programEnv(["--deny-env", "LD_*"])).toEqual(clientEnv.filter((e) => !e.startsWith("LD_")).sort());
+  });
+
+  test("--allow-env passes only matching variables; --deny-env then removes from those", async () => {
+    expect(await programEnv(["--allow-env", "LC_*", "--allow-env", "KEEP_ME"])).toEqual(["KEEP_ME=yes", "LC_ALL=C", "LC_SECRET=s"]);
+    expect(await programEnv(["--allow-env", "LC_*", "--allow-env", "KEEP_ME", "--deny-env", "LC_SECRET"], "second.sock")).toEqual(["KEEP_ME=yes", "LC_ALL=C"]);
+  });
+
+  test("PORTAL_PEER_* are set even when --allow-env would not pass them", async () => {
+    const spawner = await openSpawner(["--allow-env", "NOTHING_MATCHES"]);
+    const result = await runExec(scratch, ["--one-shot", "--socket", spawner.socket, ...envArgs, "--", "/usr/bin/env"]);
+    expect(result.code).toBe(0);
+    expect(lines(result.stdout).map((l) => l.split("=")[0])).toEqual(["PORTAL_PEER_GID", "PORTAL_PEER_PID", "PORTAL_PEER_UID"]);
+  });
+});
+
+describe("a spawner started with a PROGRAM only ever runs that PROGRAM", () => {
+  /** A directory of look-alike programs a hostile client might point PATH or cwd at. */
+  function decoys(marker: string): string {
+    const dir = scratch.path("decoys");
+    mkdirSync(dir);
+    for (const name of ["echo", "tool"]) {
+      writeFileSync(`${dir}/${name}`, `#!/bin/sh\ntouch ${marker}\n`, { mode: 0o755 });
+    }
+    return dir;
+  }
+
+  test("client arguments are appended, whatever they name (v2 and v1)", async () => {
+    const spawner = await openSpawner(["--", "/bin/echo", "fixed"]);
+    const marker = scratch.path("marker");
+    for (const protocol of ["2", "1"]) {
+      const result = await runExec(scratch, ["--one-shot", "--protocol", protocol, "--socket", spawner.socket, "--", "/bin/touch", marker]);
+      expect(result).toMatchObject({ code: 0, stdout: `fixed /bin/touch ${marker}\n` });
+    }
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  test("a raw client's first argument is only an argument", async () => {
+    const spawner = await openSpawner(["--", "/bin/echo", "fixed"]);
+    const marker = scratch.path("marker");
+    const out = outputFile("out.txt");
+    const client = RawClient.connect(spawner.socket);
+    try {
+      const argv = ["/bin/sh", "-c", `touch ${marker}`].map(enc);
+      client.send(encodeHello());
+      client.send(encodeRecord(RecordType.Args, joinNulTerminated(argv, "args")));
+      client.send(encodeFdTargets([1]), [out.fd.fd]);
+      client.send(encodeStart({ argc: 3, envc: 0, fdCount: 1, flags: 0 }));
+      expect(summarizeV2(await client.repliesUntilClose(30_000)).outcome).toEqual({ kind: "exited", code: 0 });
+    } finally {
+      client.close();
+      out.fd.close();
+    }
+    expect(out.text()).toBe(`fixed /bin/sh -c touch ${marker}\n`);
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  test("a PROGRAM given by name is found in the spawner's PATH, not the client's", async () => {
+    const marker = scratch.path("marker");
+    const dir = decoys(marker);
+    const spawner = await openSpawner(["--", "echo", "fixed"]);
+    const result = await runExec(scratch, ["--one-shot", "--socket", spawner.socket, "--env", `PATH=${dir}`, "--", "hello"]);
+    expect(result).toMatchObject({ code: 0, stdout: "fixed hello\n" });
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  test("a relative PROGRAM is anchored at the spawner's cwd, not the client's --cwd", async () => {
+    const marker = scratch.path("marker");
+    const dir = decoys(marker);
+    const own = scratch.path("own");
+    mkdirSync(own);
+    writeFileSync(`${own}/tool`, "#!/bin/sh\necho own tool \"$@\"\n", { mode: 0o755 });
+    const socket = scratch.path("portal.sock");
+    const spawner = await startSpawner(scratch, socket, ["--socket", socket, "--", "./tool"], { cwd: own });
+    const result = await runExec(scratch, ["--one-shot", "--socket", spawner.socket, "--cwd", dir, "--", "x"]);
+    expect(result).toMatchObject({ code: 0, stdout: "own tool x\n" });
+    expect(existsSync(marker)).toBe(false);
+  });
+});

@@ -1,0 +1,256 @@
+// Starting under a supervisor: s6-style readiness (--ready-fd), systemd's
+// sd_notify (NOTIFY_SOCKET) and socket activation (LISTEN_FDS), including
+// handed-in fds that are not a listening SEQPACKET socket, and the example
+// units in docs/systemd/ run through systemd-socket-activate.
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ptr } from "bun:ffi";
+import { BUN, ROOT, SPAWNER, Scratch, waitFor } from "./helpers/harness.ts";
+import { libc } from "../src/libc/libc.ts";
+import { check } from "../src/libc/errno.ts";
+import { OwnedFd } from "../src/libc/owned-fd.ts";
+import { AF_UNIX, O_CLOEXEC, O_NONBLOCK, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM } from "../src/libc/constants.ts";
+import { sockaddrUn } from "../src/libc/structs.ts";
+import { listenSeqpacket } from "../src/fdpass/seqpacket.ts";
+import { exec } from "../src/index.ts";
+import { NotifySocket } from "./helpers/notify-socket.ts";
+import {
+  baseEnv, catchesSignal, DEADLINE_MS, finish, isListening, runExec, startProcess, startSpawner, type Proc,
+} from "./helpers/trust-processes.ts";
+
+setDefaultTimeout(90_000);
+
+let scratch: Scratch;
+const closeLater: OwnedFd[] = [];
+beforeEach(() => {
+  scratch = new Scratch();
+});
+afterEach(async () => {
+  for (const fd of closeLater.splice(0)) fd.close();
+  await scratch.cleanup();
+});
+
+function own(fd: OwnedFd): OwnedFd {
+  closeLater.push(fd);
+  return fd;
+}
+
+function pipe(): { read: OwnedFd; write: OwnedFd } {
+  const ends = new Int32Array(2);
+  check(libc.pipe2(ptr(ends), O_CLOEXEC | O_NONBLOCK), "pipe2");
+  return { read: own(new OwnedFd(ends[0]!)), write: own(new OwnedFd(ends[1]!)) };
+}
+
+/** What a non-blocking read returns now: bytes, "eof", or "empty" while a writer is still open. */
+function readNow(fd: OwnedFd): string | "eof" | "empty" {
+  const buffer = new Uint8Array(256);
+  const n = Number(libc.read(fd.fd, ptr(buffer), buffer.length));
+  if (n > 0) return new TextDecoder().decode(buffer.subarray(0, n));
+  return n === 0 ? "eof" : "empty";
+}
+
+/** A request that proves the spawner serves `socket`. */
+async function serves(socket: string, code: number): Promise<void> {
+  const result = await exec({ socket, args: ["/bin/sh", "-c", `exit ${code}`], fds: [], env: {}, handshakeTimeoutMs: 30_000 });
+  expect(result.exitCode).toBe(code);
+}
+
+async function stop(spawner: Proc): Promise<number | null> {
+  await waitFor(() => catchesSignal(spawner.proc.pid, 15), "spawner handling SIGTERM", DEADLINE_MS);
+  spawner.proc.kill("SIGTERM");
+  return (await finish(spawner)).code;
+}
+
+describe("readiness", () => {
+  test("--ready-fd gets one newline and is closed once the socket listens", async () => {
+    const socket = scratch.path("portal.sock");
+    const ready = pipe();
+    const spawner = startProcess(scratch, [BUN, SPAWNER, "--socket", socket, "--ready-fd", "3"], { extraFds: [ready.write.fd] });
+    ready.write.close();
+    let got = "";
+    await waitFor(() => {
+      const now = readNow(ready.read);
+      if (now === "eof") return true;
+      if (now !== "empty") {
+        got += now;
+        // At the moment the supervisor hears "ready", clients can connect.
+        expect(isListening(socket)).toBe(true);
+      }
+      return false;
+    }, "the ready fd to be written and closed", DEADLINE_MS);
+    expect(got).toBe("\n");
+    await serves(socket, 3);
+    expect(await stop(spawner)).toBe(0);
+  });
+
+  for (const kind of ["path", "abstract"] as const) {
+    test(`NOTIFY_SOCKET (${kind}) gets READY=1 with a STATUS once listening, and STOPPING=1 on SIGTERM`, async () => {
+      const socket = scratch.path("portal.sock");
+      const address = kind === "path" ? scratch.path("notify") : `@portal-test-${process.pid}-${Math.random().toString(36).slice(2)}`;
+      const notify = new NotifySocket(address);
+      try {
+        const spawner = startProcess(scratch, [BUN, SPAWNER, "--socket", socket], { env: baseEnv({ NOTIFY_SOCKET: address }) });
+        const message = await notify.next(DEADLINE_MS);
+        expect(isListening(socket)).toBe(true);
+        expect(message).toBe(`READY=1\nSTATUS=listening on ${socket}\nMAINPID=${spawner.proc.pid}\n`);
+        await serves(socket, 4);
+        spawner.proc.kill("SIGTERM");
+        expect(await notify.next(DEADLINE_MS)).toBe("STOPPING=1\n");
+        expect((await finish(spawner)).code).toBe(0);
+      } finally {
+        notify.close();
+      }
+    });
+  }
+});
+
+const hasSocketActivate = Bun.which("systemd-socket-activate") !== null;
+if (!hasSocketActivate) console.warn("trust-activation: systemd-socket-activate is not installed; its tests are skipped");
+
+describe("socket activation", () => {
+  test.skipIf(!hasSocketActivate)("under systemd-socket-activate --seqpacket the spawner serves the socket it is handed", async () => {
+    const socket = scratch.path("activated.sock");
+    const run = startProcess(scratch, ["systemd-socket-activate", "--seqpacket", "-l", socket, "-E", "PATH", BUN, SPAWNER, "--log-level", "debug"]);
+    await run.stderr.waitFor(/Listening on .* as 3\./);
+    // The first connection starts the spawner; it is served like any other.
+    await serves(socket, 5);
+    await serves(socket, 6);
+    await run.stderr.waitFor(/info: listening on socket fd 3 \(socket activation\)/);
+    expect(await stop(run)).toBe(0);
+  });
+
+  /** Starts the spawner with `fds` at 3, 4, ... and LISTEN_PID set to its own pid, as systemd does. */
+  function activated(fds: number[], env: Record<string, string>, args: string[] = []): Proc {
+    const exports = Object.entries(env).map(([k, v]) => `${k}='${v}'`).join(" ");
+    return startProcess(scratch, ["/bin/sh", "-c", `LISTEN_PID=$$ ${exports} exec "$@"`, "sh", BUN, SPAWNER, ...args], {
+      extraFds: fds,
+      env: baseEnv({ LISTEN_PID: undefined, LISTEN_FDS: undefined, LISTEN_FDNAMES: undefined }),
+    });
+  }
+
+  test("a socket handed in by hand is served; with several, the one named 'portal' is used", async () => {
+    const other = own(listenSeqpacket(Buffer.from(scratch.path("other.sock"))));
+    const mine = own(listenSeqpacket(Buffer.from(scratch.path("mine.sock"))));
+    const run = activated([other.fd, mine.fd], { LISTEN_FDS: "2", LISTEN_FDNAMES: "other:portal" });
+    // The spawner holds its own copies now.
+    other.close();
+    mine.close();
+    await run.stderr.waitFor(/listening on socket fd 4 \(socket activation\)/);
+    await serves(scratch.path("mine.sock"), 8);
+    // It never binds a path of its own.
+    expect(existsSync(scratch.path("portal.sock"))).toBe(false);
+    expect(await stop(run)).toBe(0);
+  });
+
+  function unboundSocket(type: number): OwnedFd {
+    return own(new OwnedFd(check(libc.socket(AF_UNIX, type | SOCK_CLOEXEC, 0), "socket")));
+  }
+
+  function listeningStream(path: string): OwnedFd {
+    const sock = unboundSocket(SOCK_STREAM);
+    const addr = sockaddrUn(Buffer.from(path));
+    check(libc.bind(sock.fd, ptr(addr.bytes), addr.length), "bind");
+    check(libc.listen(sock.fd, 4), "listen");
+    return sock;
+  }
+
+  const badFds: Array<[string, () => OwnedFd, RegExp]> = [
+    ["a regular file", () => own(new OwnedFd(openSync(scratch.path("file"), "w"))), /^portal-spawner: passed fd 3 is not a socket\n$/],
+    ["a pipe", () => pipe().read, /^portal-spawner: passed fd 3 is not a socket\n$/],
+    ["a listening stream socket", () => listeningStream(scratch.path("stream.sock")), /^portal-spawner: passed fd 3 is not SOCK_SEQPACKET \(type 1\); use ListenSequentialPacket=\n$/],
+    ["a datagram socket", () => unboundSocket(SOCK_DGRAM), /^portal-spawner: passed fd 3 is not SOCK_SEQPACKET \(type 2\); use ListenSequentialPacket=\n$/],
+    ["a seqpacket socket that is not listening", () => unboundSocket(SOCK_SEQPACKET), /^portal-spawner: passed fd 3 is not listening\n$/],
+  ];
+  for (const [what, make, message] of badFds) {
+    test(`a handed-in fd that is ${what} is refused with a clear error and a non-zero exit`, async () => {
+      const fd = make();
+      const run = activated([fd.fd], { LISTEN_FDS: "1" });
+      const result = await finish(run);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(message);
+      // No fallback to a socket of its own.
+      expect(existsSync(scratch.path("portal.sock"))).toBe(false);
+    });
+  }
+
+  test("LISTEN_FDS meant for another process (LISTEN_PID differs) is ignored", async () => {
+    const socket = scratch.path("portal.sock");
+    const spawner = await startSpawner(scratch, socket, ["--socket", socket], { env: baseEnv({ LISTEN_FDS: "1", LISTEN_PID: "1" }) });
+    await serves(socket, 9);
+    expect(await stop(spawner)).toBe(0);
+  });
+});
+
+/** Key=value lines of a unit file's [section]. */
+function unitSettings(path: string, section: string): Map<string, string> {
+  const settings = new Map<string, string>();
+  let current = "";
+  for (const raw of readFileSync(path, "utf8").split("\n")) {
+    const line = raw.trim();
+    if (!line || line.startsWith("#") || line.startsWith(";")) continue;
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) {
+      current = header[1]!;
+      continue;
+    }
+    const eq = line.indexOf("=");
+    if (current === section && eq > 0) settings.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
+  }
+  return settings;
+}
+
+/** ExecStart split the simple way systemd does for unquoted words and single quotes. */
+function splitCommandLine(text: string): string[] {
+  return [...text.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
+}
+
+describe.skipIf(!hasSocketActivate)("the example units in docs/systemd", () => {
+  const service = join(ROOT, "docs", "systemd", "portal-spawner.service");
+  const socketUnit = join(ROOT, "docs", "systemd", "portal-spawner.socket");
+
+  test("say what the spawner needs: a SEQPACKET socket, Type=notify, KillMode=mixed, a stop timeout above the graces", () => {
+    const listen = unitSettings(socketUnit, "Socket");
+    expect(listen.get("ListenSequentialPacket")).toMatch(/^\/.+\.sock$/);
+    const svc = unitSettings(service, "Service");
+    expect(svc.get("Type")).toBe("notify");
+    expect(svc.get("KillMode")).toBe("mixed");
+    const argv = splitCommandLine(svc.get("ExecStart")!);
+    const grace = (name: string, fallback: number) => {
+      const i = argv.indexOf(name);
+      return i >= 0 ? Number(argv[i + 1]) : fallback;
+    };
+    expect(Number(svc.get("TimeoutStopSec"))).toBeGreaterThan(grace("--shutdown-grace", 5) + grace("--kill-grace", 1));
+  });
+
+  test("run through systemd-socket-activate, the service's ExecStart serves the socket unit's socket and reports READY=1", async () => {
+    const listen = unitSettings(socketUnit, "Socket");
+    const svc = unitSettings(service, "Service");
+    const argv = splitCommandLine(svc.get("ExecStart")!);
+    expect(argv[0]).toMatch(/portal-spawner$/);
+    // Names that only exist on the target system stand for root here (who is always allowed).
+    const args = argv.slice(1).map((arg, i, all) => {
+      const option = all[i - 1];
+      if (option !== "--allow-gid" && option !== "--allow-uid") return arg;
+      const file = option === "--allow-gid" ? "/etc/group" : "/etc/passwd";
+      return readFileSync(file, "utf8").split("\n").some((l) => l.startsWith(`${arg}:`)) || /^\d+$/.test(arg) ? arg : "0";
+    });
+    const socket = scratch.path("portal.sock");
+    const notify = new NotifySocket(scratch.path("notify"));
+    try {
+      const fdname = listen.get("FileDescriptorName");
+      const run = startProcess(scratch, [
+        "systemd-socket-activate", "--seqpacket", "-l", socket, ...(fdname ? [`--fdname=${fdname}`] : []),
+        "-E", "PATH", "-E", `NOTIFY_SOCKET=${notify.address}`, BUN, SPAWNER, ...args,
+      ]);
+      await run.stderr.waitFor(/Listening on .* as 3\./);
+      await serves(socket, 10);
+      expect(await notify.next(DEADLINE_MS)).toMatch(/^READY=1\nSTATUS=listening on socket fd 3 \(socket activation\)\n/);
+      const result = await runExec(scratch, ["--one-shot", "--socket", socket, "--", "/bin/sh", "-c", "exit 11"]);
+      expect(result.code).toBe(11);
+      expect(await stop(run)).toBe(0);
+    } finally {
+      notify.close();
+    }
+  });
+});

@@ -1,0 +1,196 @@
+// The spawner's limits, each as a client meets it: a clear refusal (v2), a
+// closed connection (v1), and a spawner that keeps serving afterwards with
+// nothing left open.
+import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { ptr } from "bun:ffi";
+import { Scratch, waitFor } from "./helpers/harness.ts";
+import { libc } from "../src/libc/libc.ts";
+import { check } from "../src/libc/errno.ts";
+import { OwnedFd } from "../src/libc/owned-fd.ts";
+import { O_CLOEXEC, O_NONBLOCK } from "../src/libc/constants.ts";
+import { exec, start, PortalError } from "../src/index.ts";
+import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
+import { fdCount, runExec, startSpawner, waitForBaseline, type SpawnerProc } from "./helpers/trust-processes.ts";
+import { encodeFdTargets, encodeHello, encodeRecord, encodeStart, joinNulTerminated, RecordType, RefusalCode } from "../src/protocol/v2.ts";
+import { encodeV1FdNumbers, encodeV1Strings } from "../src/protocol/v1.ts";
+
+setDefaultTimeout(90_000);
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+let scratch: Scratch;
+beforeEach(() => {
+  scratch = new Scratch();
+});
+afterEach(async () => {
+  await scratch.cleanup();
+});
+
+async function spawnerWith(args: string[]): Promise<SpawnerProc & { baseline: number }> {
+  const socket = scratch.path("portal.sock");
+  const spawner = await startSpawner(scratch, socket, ["--socket", socket, ...args]);
+  // One request first, so whatever the runtime opens lazily is part of the
+  // baseline; a raw client waits for the spawner to close its end.
+  expect((await rawV2(socket, ["/bin/true"])).outcome).toEqual({ kind: "exited", code: 0 });
+  return { ...spawner, baseline: fdCount(spawner.pid) };
+}
+
+/** A pipe; `nonBlocking` for ends the test itself polls (programs get blocking ones). */
+function pipe(nonBlocking = true): { read: OwnedFd; write: OwnedFd } {
+  const ends = new Int32Array(2);
+  check(libc.pipe2(ptr(ends), O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0)), "pipe2");
+  return { read: new OwnedFd(ends[0]!), write: new OwnedFd(ends[1]!) };
+}
+
+/** True once every writer of the pipe is gone (read returns 0). */
+function atEof(read: OwnedFd): boolean {
+  const buffer = new Uint8Array(64);
+  return Number(libc.read(read.fd, ptr(buffer), buffer.length)) === 0;
+}
+
+/** A complete raw v2 request; returns the spawner's final answer. */
+async function rawV2(socket: string, argv: string[], options: { env?: string[]; fds?: number[]; extraArgBytes?: Uint8Array } = {}) {
+  const client = RawClient.connect(socket);
+  try {
+    const env = options.env ?? [];
+    const fds = options.fds ?? [];
+    client.send(encodeHello());
+    client.send(encodeRecord(RecordType.Args, joinNulTerminated(argv.map(enc), "args")));
+    if (env.length > 0) client.send(encodeRecord(RecordType.Env, joinNulTerminated(env.map(enc), "env")));
+    if (fds.length > 0) client.send(encodeFdTargets(fds.map((_, i) => 3 + i)), fds);
+    client.send(encodeStart({ argc: argv.length, envc: env.length, fdCount: fds.length, flags: 0 }));
+    return summarizeV2(await client.repliesUntilClose(30_000));
+  } finally {
+    client.close();
+  }
+}
+
+/** A complete raw v1 request; returns the replies (empty: closed without status). */
+async function rawV1(socket: string, argv: string[], env: string[], fds: number[]) {
+  const client = RawClient.connect(socket);
+  try {
+    client.send(encodeV1Strings(env.map(enc), "env"));
+    client.send(encodeV1Strings(argv.map(enc), "args"));
+    client.send(encodeV1FdNumbers(fds.map((_, i) => 3 + i)));
+    client.send(new Uint8Array(2), fds);
+    return await client.repliesUntilClose(30_000);
+  } finally {
+    client.close();
+  }
+}
+
+describe("--max-children", () => {
+  test("N programs run, the next request is refused with the reason, and slots come back", async () => {
+    const spawner = await spawnerWith(["--max-children", "2"]);
+    const gate = pipe(false);
+    const marker = scratch.path("marker");
+    try {
+      // Both programs block reading the gate until the test closes its write end.
+      const running = [11, 12].map((code) =>
+        start({ socket: spawner.socket, args: ["/bin/sh", "-c", 'read x; exit "$1"', "sh", String(code)], fds: { 0: gate.read.fd }, env: {}, handshakeTimeoutMs: 30_000 }),
+      );
+      const pids = await Promise.all(running.map((r) => r.pid));
+      expect(pids.every((pid) => typeof pid === "number")).toBe(true);
+
+      const cli = await runExec(scratch, ["--one-shot", "--clear-env", "--socket", spawner.socket, "--", "/bin/sh", "-c", `touch ${marker}`]);
+      expect(cli.code).toBe(125);
+      expect(cli.stderr).toBe("portal-exec: the spawner refused the request: busy: 2 programs are running (the spawner's --max-children)\n");
+      const library = exec({ socket: spawner.socket, args: ["/bin/sh", "-c", `touch ${marker}`], fds: [], env: {} });
+      await expect(library).rejects.toThrow(new PortalError("refused", "the spawner refused the request: busy: 2 programs are running (the spawner's --max-children)"));
+      expect(existsSync(marker)).toBe(false);
+      await spawner.stderr.waitFor(/warn: refused peer pid \d+ uid 0: busy: 2 programs are running/);
+
+      gate.write.close();
+      const results = await Promise.all(running.map((r) => r.result));
+      expect(results.map((r) => r.exitCode)).toEqual([11, 12]);
+      // The slots are free again.
+      const after = await Promise.all([21, 22].map((code) => exec({ socket: spawner.socket, args: ["/bin/sh", "-c", `exit ${code}`], fds: [], env: {} })));
+      expect(after.map((r) => r.exitCode)).toEqual([21, 22]);
+    } finally {
+      gate.read.close();
+      gate.write.close();
+    }
+    await waitForBaseline(spawner.pid, spawner.baseline, "spawner back to its baseline fds");
+  });
+});
+
+describe("--max-request-bytes", () => {
+  // ARGS payload "/bin/true\0" + k x's + "\0": 11 + k bytes.
+  const argvOf = (total: number) => ["/bin/true", "x".repeat(total - 11)];
+
+  test("a request of exactly the limit runs; one byte more is refused (v2), closed (v1); the spawner keeps serving", async () => {
+    const spawner = await spawnerWith(["--max-request-bytes", "4096"]);
+    expect((await rawV2(spawner.socket, argvOf(4096))).outcome).toEqual({ kind: "exited", code: 0 });
+    const over = await rawV2(spawner.socket, argvOf(4097));
+    expect(over.outcome).toBeNull();
+    expect(over.refused).toEqual({ code: RefusalCode.Limit, reason: "request is larger than 4096 bytes" });
+
+    expect(await rawV1(spawner.socket, argvOf(4097), [], [])).toEqual([]);
+    await spawner.stderr.waitFor(/warn: refused peer pid \d+ uid 0: request is larger than 4096 bytes[\s\S]*warn: refused peer pid \d+ uid 0: request is larger than 4096 bytes/);
+
+    // Our own client learns the limit from HELLO_ACK and says so before sending.
+    const cli = await runExec(scratch, ["--one-shot", "--clear-env", "--socket", spawner.socket, "--", ...argvOf(5000)]);
+    expect(cli.code).toBe(125);
+    expect(cli.stderr).toMatch(/^portal-exec: the request has \d+ bytes of arguments and environment; the spawner accepts at most 4096\n$/);
+
+    expect((await runExec(scratch, ["--one-shot", "--clear-env", "--socket", spawner.socket, "--", "/bin/sh", "-c", "exit 9"])).code).toBe(9);
+    await waitForBaseline(spawner.pid, spawner.baseline, "spawner back to its baseline fds");
+  });
+});
+
+describe("--max-fds", () => {
+  test("more fds than allowed are refused and every one of them is closed again", async () => {
+    const spawner = await spawnerWith(["--max-fds", "3"]);
+    const probe = pipe();
+    const extra = [pipe(), pipe(), pipe()];
+    try {
+      const fds = [probe.write.fd, ...extra.map((p) => p.read.fd)];
+      const v2 = await rawV2(spawner.socket, ["/bin/true"], { fds });
+      expect(v2.refused).toEqual({ code: RefusalCode.Limit, reason: "request passes more than 3 fds" });
+      expect(await rawV1(spawner.socket, ["/bin/true"], [], fds)).toEqual([]);
+      // Only the test holds the write end now: the spawner closed what it received.
+      probe.write.close();
+      await waitFor(() => atEof(probe.read), "the spawner to close the refused fds");
+
+      expect((await rawV2(spawner.socket, ["/bin/sh", "-c", "exit 4"], { fds: extra.map((p) => p.read.fd) })).outcome).toEqual({ kind: "exited", code: 4 });
+      const cli = await runExec(scratch, ["--one-shot", "--clear-env", "--socket", spawner.socket, "--fd", "0", "--fd", "1", "--fd", "2", "--fd", "2:3", "--", "/bin/true"]);
+      expect(cli.code).toBe(125);
+      expect(cli.stderr).toBe("portal-exec: the spawner accepts at most 3 fds, this request has 4\n");
+      await spawner.stderr.waitFor(/warn: refused peer pid \d+ uid 0: request passes more than 3 fds/);
+    } finally {
+      for (const p of [probe, ...extra]) {
+        p.read.close();
+        p.write.close();
+      }
+    }
+    await waitForBaseline(spawner.pid, spawner.baseline, "spawner back to its baseline fds");
+  });
+});
+
+describe("--request-timeout", () => {
+  test("a client that sends nothing, or part of a request, is dropped after the deadline and pins nothing", async () => {
+    const spawner = await spawnerWith(["--request-timeout", "1", "--max-children", "1"]);
+    const silent = Array.from({ length: 20 }, () => RawClient.connect(spawner.socket));
+    const partialV2 = RawClient.connect(spawner.socket);
+    const partialV1 = RawClient.connect(spawner.socket);
+    try {
+      partialV2.send(encodeHello());
+      partialV2.send(encodeRecord(RecordType.Args, joinNulTerminated([enc("/bin/true")], "args")));
+      partialV1.send(encodeV1Strings([enc("A=1")], "env"));
+
+      // While they stall, another client is served (with the only run slot).
+      expect((await exec({ socket: spawner.socket, args: ["/bin/sh", "-c", "exit 5"], fds: [], env: {} })).exitCode).toBe(5);
+
+      for (const client of silent) expect(await client.repliesUntilClose(30_000)).toEqual([]);
+      const v2 = summarizeV2(await partialV2.repliesUntilClose(30_000));
+      expect(v2).toMatchObject({ ack: true, outcome: null, refused: { code: RefusalCode.Limit, reason: "request not complete within 1000 ms" } });
+      expect(await partialV1.repliesUntilClose(30_000)).toEqual([]);
+    } finally {
+      for (const client of [...silent, partialV2, partialV1]) client.close();
+    }
+    await spawner.stderr.waitFor(/warn: refused peer pid \d+ uid 0: request not complete within 1000 ms/);
+    await waitForBaseline(spawner.pid, spawner.baseline, "spawner back to its baseline fds");
+    expect((await exec({ socket: spawner.socket, args: ["/bin/sh", "-c", "exit 6"], fds: [], env: {} })).exitCode).toBe(6);
+  });
+});
