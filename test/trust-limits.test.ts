@@ -194,3 +194,26 @@ describe("--request-timeout", () => {
     expect((await exec({ socket: spawner.socket, args: ["/bin/sh", "-c", "exit 6"], fds: [], env: {} })).exitCode).toBe(6);
   });
 });
+
+describe("--max-connections", () => {
+  test("past the cap a new connection is closed at once, the open ones are unaffected, and the cap frees up again", async () => {
+    const spawner = await spawnerWith(["--max-connections", "2", "--request-timeout", "60"]);
+    // Two clients that connect and send nothing hold both places.
+    const silent = [RawClient.connect(spawner.socket), RawClient.connect(spawner.socket)];
+    try {
+      await waitFor(() => fdCount(spawner.pid) === spawner.baseline + 2, "the spawner to accept the two silent clients");
+      const third = RawClient.connect(spawner.socket);
+      try {
+        // Closed without a word: it reads end-of-file, whatever it sends.
+        expect((await third.next(20_000)).kind).toBe("eof");
+      } finally {
+        third.close();
+      }
+      await waitFor(() => spawner.stderr.text.includes("2 connections are open (--max-connections)"), "the spawner's warning about the cap");
+    } finally {
+      for (const client of silent) client.close();
+    }
+    await waitForBaseline(spawner.pid, spawner.baseline, "the silent connections to be closed");
+    expect((await rawV2(spawner.socket, ["/bin/true"])).outcome).toEqual({ kind: "exited", code: 0 });
+  });
+});

@@ -1,7 +1,8 @@
 // portal-spawner [options] [--] [PROGRAM [ARGS...]]
 import { defineCommand, parseArgs, renderUsage, type ArgsDef } from "citty";
 import {
-  serve, defaultSocketPath, DEFAULT_KILL_GRACE_MS, DEFAULT_MAX_CHILDREN, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SHUTDOWN_GRACE_MS,
+  serve, defaultSocketPath, DEFAULT_KILL_GRACE_MS, DEFAULT_MAX_CHILDREN, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_SHUTDOWN_GRACE_MS,
 } from "../spawner/serve.ts";
 import { activatedSocket } from "../spawner/socket-activation.ts";
 import { notifyReadyFd, sdNotify } from "../spawner/readiness.ts";
@@ -23,6 +24,7 @@ export const spawnerArgs = {
   "allow-env": { type: "string", description: "Pass only client variables matching this pattern, e.g. 'LC_*' (repeatable)", valueHint: "PATTERN" },
   "deny-env": { type: "string", description: "Drop client variables matching this pattern, e.g. 'LD_*' (repeatable)", valueHint: "PATTERN" },
   "max-children": { type: "string", description: `Programs running at once; more requests are refused (default ${DEFAULT_MAX_CHILDREN})`, valueHint: "N" },
+  "max-connections": { type: "string", description: `Connections open at once, including clients still sending; more are closed at once (default ${DEFAULT_MAX_CONNECTIONS})`, valueHint: "N" },
   "request-timeout": { type: "string", description: `Seconds a client may take to send its whole request (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000})`, valueHint: "SECONDS" },
   "ready-fd": { type: "string", description: "Write a newline to this fd and close it once listening (s6 readiness)", valueHint: "FD" },
   "max-request-bytes": { type: "string", description: `Largest argv+env+cwd of one request (default ${DEFAULT_MAX_REQUEST_BYTES})`, valueHint: "BYTES" },
@@ -84,6 +86,7 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
     access,
     env: { allow: repeated(options, "allow-env"), deny: repeated(options, "deny-env") },
     maxChildren: number(parsed["max-children"], "max-children", DEFAULT_MAX_CHILDREN, { min: 1, integer: true }),
+    maxConnections: number(parsed["max-connections"], "max-connections", DEFAULT_MAX_CONNECTIONS, { min: 1, integer: true }),
     requestTimeoutMs: number(parsed["request-timeout"], "request-timeout", DEFAULT_REQUEST_TIMEOUT_MS / 1000) * 1000,
     maxRequestBytes: number(parsed["max-request-bytes"], "max-request-bytes", DEFAULT_MAX_REQUEST_BYTES, { min: 1, integer: true }),
     maxFds: number(parsed["max-fds"], "max-fds", DEFAULT_MAX_FDS, { min: 0, integer: true }),

@@ -48,7 +48,10 @@ export class ChildProcess {
     if (this.#graceTimer) return;
     this.signalGroup(SIGNALS.SIGTERM);
     this.signalGroup(SIGNALS.SIGCONT);
-    this.#graceTimer = setTimeout(() => this.signalGroup(SIGNALS.SIGKILL), graceMs);
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = null;
+      this.signalGroup(SIGNALS.SIGKILL);
+    }, graceMs);
   }
 
   async #waitForExit(): Promise<Outcome> {
@@ -73,6 +76,9 @@ export class ChildProcess {
     // si_pid stays 0 while the child is still running.
     if (info[4] === 0) return null;
     this.#reaped = true;
+    // Once the leader is reaped and its group is empty, the group id is free
+    // for the kernel to hand out again: a pending SIGKILL must not outlive it.
+    if (this.#graceTimer && !this.signalGroup(0)) this.clearGrace();
     const siCode = info[2]!;
     const status = info[6]!;
     if (siCode === CLD_EXITED) return { kind: "exited", code: status & 0xff };
@@ -82,7 +88,7 @@ export class ChildProcess {
     throw new Error(`waitid reported si_code ${siCode} for pid ${this.pid}`);
   }
 
-  /** Stops the SIGKILL timer once nothing is left to kill (the caller decides when). */
+  /** Stops the pending SIGKILL. */
   clearGrace(): void {
     if (this.#graceTimer) clearTimeout(this.#graceTimer);
     this.#graceTimer = null;

@@ -15,6 +15,7 @@ import { compileEnvPolicy, defaultAccessPolicy, type AccessPolicy, type EnvPolic
 import type { Handler } from "./request.ts";
 
 export const DEFAULT_MAX_CHILDREN = 64;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 export const DEFAULT_KILL_GRACE_MS = 1000;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
@@ -38,6 +39,8 @@ export interface ServeOptions {
   maxFds?: number;
   /** Programs (handler runs) at once; more are refused. Default 64. */
   maxChildren?: number;
+  /** Connections at once (running or still sending); more are closed at once. Default 1024. */
+  maxConnections?: number;
   /** A client must send its whole request within this many ms. Default 5000. */
   requestTimeoutMs?: number;
   backlog?: number;
@@ -84,6 +87,7 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
   let closing = false;
   let running = 0;
   const maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN;
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   const slots: RunSlots = {
     max: maxChildren,
     tryAcquire: () => (running < maxChildren ? (running++, true) : false),
@@ -112,6 +116,12 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
       }
       if (!sock) {
         await watcher.readable(listener.fd);
+        continue;
+      }
+      if (connections.size >= maxConnections) {
+        // Silent or slow clients must not exhaust the fd table: shed the newest.
+        log.warn(`closing a new connection: ${maxConnections} connections are open (--max-connections)`);
+        sock.close();
         continue;
       }
       const task = serveConnection(sock, connectionOptions).catch((error) =>
