@@ -5,6 +5,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { BUN, EXEC, SPAWNER, waitFor, type Scratch } from "./harness.ts";
+import { isListening, catchesSignal, envWithoutPortal as cleanEnv } from "./harness.ts";
+export { isListening, catchesSignal, cleanEnv };
 
 const V1_SPAWNER = join(import.meta.dir, "v1-spawner.ts");
 
@@ -32,28 +34,7 @@ export class TextCollector {
   }
 }
 
-/** The environment of this test process without the portal's control variables. */
-export function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("PORTAL_")) env[key] = value;
-  return { ...env, ...extra };
-}
 
-/** True once a unix socket bound at `path` is listening (read from /proc, without connecting to it). */
-export function isListening(path: string): boolean {
-  let table: string;
-  try {
-    table = readFileSync("/proc/net/unix", "utf8");
-  } catch {
-    return false;
-  }
-  const SO_ACCEPTCON = 0x10000;
-  for (const line of table.split("\n").slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length >= 8 && fields.slice(7).join(" ") === path && (parseInt(fields[3]!, 16) & SO_ACCEPTCON) !== 0) return true;
-  }
-  return false;
-}
 
 export interface Running {
   proc: Subprocess<"ignore" | "pipe" | number, "pipe", "pipe">;
@@ -189,19 +170,6 @@ export async function waitForExec(pid: number, name: string): Promise<void> {
   await waitFor(() => commandName(pid) === name, `pid ${pid} to exec ${name} (it runs ${commandName(pid)})`, DEADLINE_MS);
 }
 
-/**
- * True once process `pid` has a handler installed for signal number `signal`
- * (SigCgt in /proc/PID/status): the moment a signal would be handled rather
- * than kill it.
- */
-export function catchesSignal(pid: number, signal: number): boolean {
-  try {
-    const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-    return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(signal - 1)) & 1n) === 1n;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Process groups started by a spawner for a test (the programs lead their own

@@ -104,13 +104,38 @@ export class Scratch {
 
 /**
  * True once a unix socket bound at `path` is listening, per /proc/net/unix
- * (flag __SO_ACCEPTCON). The socket file appears at bind(), a moment before
- * listen(): a client that connects in between gets ECONNREFUSED.
+ * (flag __SO_ACCEPTCON), without connecting to it. The socket file appears
+ * at bind(), a moment before listen(): a client that connects in between
+ * gets ECONNREFUSED.
  */
 export function isListening(path: string): boolean {
-  for (const line of readFileSync("/proc/net/unix", "utf8").split("\n")) {
+  let table: string;
+  try {
+    table = readFileSync("/proc/net/unix", "utf8");
+  } catch {
+    return false;
+  }
+  const SO_ACCEPTCON = 0x10000;
+  for (const line of table.split("\n").slice(1)) {
     const fields = line.trim().split(/\s+/);
-    if (fields[7] === path && (parseInt(fields[3] ?? "0", 16) & 0x10000) !== 0) return true;
+    if (fields.length >= 8 && fields.slice(7).join(" ") === path && (parseInt(fields[3]!, 16) & SO_ACCEPTCON) !== 0) return true;
   }
   return false;
+}
+
+/** True once process `pid` has a handler installed for `signal` (SigCgt in /proc/PID/status). */
+export function catchesSignal(pid: number, signal: number): boolean {
+  try {
+    const match = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? (BigInt(`0x${match[1]}`) & (1n << BigInt(signal - 1))) !== 0n : false;
+  } catch {
+    return false;
+  }
+}
+
+/** This process's environment without the portal's control variables (PORTAL_*), plus `extra`. */
+export function envWithoutPortal(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("PORTAL_")) env[key] = value;
+  return { ...env, ...extra };
 }

@@ -6,6 +6,8 @@
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { BUN, EXEC, SPAWNER, childPids, waitFor, type Scratch } from "./harness.ts";
+import { isListening, catchesSignal, envWithoutPortal as baseEnv } from "./harness.ts";
+export { isListening, catchesSignal, baseEnv };
 
 /** Generous: the machine is shared with other test runs. */
 export const DEADLINE_MS = 30_000;
@@ -30,38 +32,8 @@ export class Output {
   }
 }
 
-/** This process's environment without the portal's control variables (PORTAL_*). */
-export function baseEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
-  const env: Record<string, string | undefined> = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("PORTAL_")) env[key] = value;
-  return { ...env, ...extra };
-}
 
-/** True once a unix socket bound at `path` is in the listening state. */
-export function isListening(path: string): boolean {
-  let table: string;
-  try {
-    table = readFileSync("/proc/net/unix", "utf8");
-  } catch {
-    return false;
-  }
-  const SO_ACCEPTCON = 0x10000;
-  for (const line of table.split("\n").slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields.length >= 8 && fields.slice(7).join(" ") === path && (parseInt(fields[3]!, 16) & SO_ACCEPTCON) !== 0) return true;
-  }
-  return false;
-}
 
-/** True once process `pid` has a handler installed for `signal` (SigCgt in /proc/PID/status). */
-export function catchesSignal(pid: number, signal: number): boolean {
-  try {
-    const match = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return match ? (BigInt(`0x${match[1]}`) & (1n << BigInt(signal - 1))) !== 0n : false;
-  } catch {
-    return false;
-  }
-}
 
 export interface Proc {
   proc: Subprocess<"ignore" | "pipe" | number, "pipe", "pipe">;
