@@ -17,11 +17,12 @@ export interface TargetBar {
   text: string;
 }
 
-const WIDTH = 760;
-const LABEL_WIDTH = 250;
-const BAR_AREA = 380;
+const WIDTH = 860;
+const LABEL_WIDTH = 360;
+const BAR_AREA = 330;
 const ROW = 22;
-const FONT = "font-family='DejaVu Sans, Helvetica, Arial, sans-serif' font-size='12'";
+const FAMILY = "font-family='DejaVu Sans, Helvetica, Arial, sans-serif'";
+const FONT = `${FAMILY} font-size='11'`;
 
 function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -68,7 +69,7 @@ export function drawChart(options: { title: string; subtitle: string; roundTrips
     options.targets.map((t) => ({
       label: t.label,
       width: Math.min(t.ratio, CLIP) * scale,
-      text: t.text,
+      text: t.ratio > CLIP ? `${t.text} (bar cut)` : t.text,
       color: t.ratio <= 1 ? "#3a8f4b" : "#c0392b",
     })),
     line,
@@ -78,7 +79,7 @@ export function drawChart(options: { title: string; subtitle: string; roundTrips
 
   return `<svg xmlns='http://www.w3.org/2000/svg' width='${WIDTH}' height='${y}' viewBox='0 0 ${WIDTH} ${y}'>
 <rect width='100%' height='100%' fill='white'/>
-<text x='10' y='20' ${FONT} font-size='15' font-weight='bold'>${escapeXml(options.title)}</text>
+<text x='10' y='20' ${FAMILY} font-size='15' font-weight='bold'>${escapeXml(options.title)}</text>
 <text x='10' y='36' ${FONT} fill='#555'>${escapeXml(options.subtitle)}</text>
 ${body}</svg>
 `;

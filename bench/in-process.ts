@@ -2,6 +2,7 @@
 // process, next to the floor a Bun program has without the portal: a direct
 // Bun.spawn of the same program plus waiting for it.
 import { exec } from "../src/client/exec.ts";
+import { processCpuMs } from "./servers.ts";
 
 const PROGRAM = ["/bin/true"];
 
@@ -54,14 +55,25 @@ async function throughput(run: () => Promise<void>, total: number, concurrency: 
   return total / ((performance.now() - begin) / 1000);
 }
 
-/** Rounds of `perRound` programs, alternating portal and direct spawn rounds. */
-export async function measureConcurrent(socket: string, options: { concurrency: number; perRound: number; rounds: number }) {
+/**
+ * Rounds of `perRound` programs, alternating portal and direct spawn rounds.
+ * Also the CPU each portal request costs the spawner (without its programs)
+ * and this client: a figure far less shaken by other load than programs/s.
+ */
+export async function measureConcurrent(socket: string, spawnerPid: number, options: { concurrency: number; perRound: number; rounds: number }) {
   const portal = viaPortal(socket);
   const samples = { exec: [] as number[], spawn: [] as number[] };
   await throughput(portal, options.concurrency * 4, options.concurrency);
+  let spawnerCpu = 0;
+  let clientCpu = 0;
   for (let round = 0; round < options.rounds; round++) {
+    const spawnerBefore = processCpuMs(spawnerPid).own;
+    const clientBefore = processCpuMs("self").own;
     samples.exec.push(await throughput(portal, options.perRound, options.concurrency));
+    spawnerCpu += processCpuMs(spawnerPid).own - spawnerBefore;
+    clientCpu += processCpuMs("self").own - clientBefore;
     samples.spawn.push(await throughput(directSpawn, options.perRound, options.concurrency));
   }
-  return samples;
+  const requests = options.rounds * options.perRound;
+  return { ...samples, cpuPerRequestMs: { spawner: spawnerCpu / requests, client: clientCpu / requests } };
 }

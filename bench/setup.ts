@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
-import { buildBundle, buildExecutable, CLIENT_ENTRY } from "../scripts/build-client.ts";
+import { buildBundle, buildExecutable, buildPlainExecutable, CLIENT_ENTRY } from "../scripts/build-client.ts";
 import { ROOT } from "./servers.ts";
 
 export const BUILD = join(ROOT, "build");
@@ -69,7 +69,7 @@ export async function ensureBuilds(log: (line: string) => void): Promise<void> {
     log("building the bare executable floor...");
     const entry = join(BUILD, "bench", "bare-entry.ts");
     writeFileSync(entry, "export {};\n");
-    await buildExecutable(entry, BARE_EXECUTABLE);
+    await buildPlainExecutable(entry, BARE_EXECUTABLE);
   }
 }
 

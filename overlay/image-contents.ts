@@ -52,22 +52,26 @@ export function arm64Runtime(): string {
 }
 
 /**
- * Compiles the spawner into one executable for `arch`. The FdWatcher's
- * worker is a second entrypoint; `--root src` fixes where it lands inside the
- * executable (src/fdpass/fd-watcher.ts looks for it there).
+ * Compiles `entry` (a path under src/) into one executable for `arch`. The
+ * FdWatcher's worker is a second entrypoint; `--root src` fixes where it
+ * lands inside the executable (src/fdpass/fd-watcher.ts looks for it there).
  */
-export function compileSpawner(arch: Arch, outfile: string): void {
+export function compileExecutable(entry: string, arch: Arch, outfile: string): void {
   mkdirSync(join(outfile, ".."), { recursive: true });
   const cross = arch === process.arch ? [] : [`--compile-executable-path=${arch === "arm64" ? arm64Runtime() : crossRuntimeMissing(arch)}`];
   run(
     [
       BUN, "build", "--compile", `--target=bun-linux-${arch}`, ...cross,
       "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--minify", "--root", "src",
-      "src/cli/portal-spawner.ts", "src/fdpass/fd-watcher-worker.ts", "--outfile", outfile,
+      entry, "src/fdpass/fd-watcher-worker.ts", "--outfile", outfile,
     ],
-    `compiling the spawner for linux-${arch}`,
+    `compiling ${entry} for linux-${arch}`,
   );
   chmodSync(outfile, 0o755);
+}
+
+export function compileSpawner(arch: Arch, outfile: string): void {
+  compileExecutable("src/cli/portal-spawner.ts", arch, outfile);
 }
 
 function crossRuntimeMissing(arch: Arch): never {
@@ -96,10 +100,11 @@ export function copyTree(from: string, to: string): void {
   }
 }
 
-/** Fills `stage` (emptied first) with the image's contents for `arches`. */
-export function assembleOverlayRoot(stage: string, arches: readonly Arch[] = ARCHES): void {
+/** Fills `stage` (emptied first) with the image's contents for `arches`, plus the trees in `extra`. */
+export function assembleOverlayRoot(stage: string, arches: readonly Arch[] = ARCHES, extra: readonly string[] = []): void {
   rmSync(stage, { recursive: true, force: true });
   copyTree(join(REPO, "overlay", "root"), stage);
+  for (const tree of extra) copyTree(tree, stage);
   for (const arch of arches) compileSpawner(arch, join(stage, "opt", "portal", `linux-${arch}`, "portal-spawner"));
   bundleRenderer(join(stage, "opt", "portal", "lib", "renderer.js"));
   for (const dir of ["opt", "opt/portal", ...arches.map((a) => `opt/portal/linux-${a}`)]) chmodSync(join(stage, dir), 0o755);

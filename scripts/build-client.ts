@@ -2,14 +2,17 @@
 //
 // Builds the lean client two ways:
 //   build/portal-exec     single-file executable (no Bun needed on the device)
-//   build/portal-exec.js  one bundled, minified file for `bun build/portal-exec.js`
-//                         (next to it: fd-watcher-worker.js, see below)
+//   build/portal-exec.js  one bundled, minified file for `bun build/portal-exec.js`,
+//                         with its bytecode cache portal-exec.js.jsc and the
+//                         FdWatcher's worker (fd-watcher-worker.js[.jsc]) next to it
 // Both skip the per-start work of resolving and transpiling ~20 TypeScript
-// files; the executable also skips parsing (bytecode). docs/performance.md
-// says when to use which. Extra flags (e.g. --target=bun-linux-arm64
-// --compile-executable-path=...) go to the executable build.
-import { readFileSync, writeFileSync } from "node:fs";
+// files and of parsing them (bytecode). The bytecode cache only fits the Bun
+// version that built it; another Bun parses the .js instead (slower, same
+// result). docs/performance.md says when to use which.
+// Extra flags (e.g. --target=bun-linux-arm64 --compile-executable-path=...)
+// go to the executable build.
 import { dirname, join } from "node:path";
+import type { BunPlugin } from "bun";
 
 const ROOT = join(import.meta.dir, "..");
 export const CLIENT_ENTRY = join(ROOT, "src/cli/portal-exec.ts");
@@ -19,7 +22,7 @@ export const CLIENT_ENTRY = join(ROOT, "src/cli/portal-exec.ts");
  * entry points of a build.
  */
 const WORKER_ENTRY = join(ROOT, "src/fdpass/fd-watcher-worker.ts");
-const WORKER_URL = "./fd-watcher-worker.ts";
+const WORKER_URL = `URL("./fd-watcher-worker.ts"`;
 
 /**
  * Flags of the compiled client. A device has no .env or bunfig.toml meant for
@@ -42,16 +45,44 @@ export async function buildExecutable(entry: string, outfile: string, extra: str
   await run([process.execPath, "build", entry, WORKER_ENTRY, "--root", join(ROOT, "src"), ...COMPILE_FLAGS, ...extra, "--outfile", outfile]);
 }
 
+/** An executable of `entry` alone with the client's flags (the bench's empty-program floor). */
+export async function buildPlainExecutable(entry: string, outfile: string): Promise<void> {
+  await run([process.execPath, "build", entry, ...COMPILE_FLAGS, "--outfile", outfile]);
+}
+
 /** `outfile` must be named after the entry (portal-exec.ts -> portal-exec.js): the bundler names it. */
 export async function buildBundle(entry: string, outfile: string): Promise<void> {
-  await run([process.execPath, "build", entry, WORKER_ENTRY, "--target=bun", "--minify", "--entry-naming=[name].[ext]", "--outdir", dirname(outfile)]);
-  // The bundler leaves `new URL("./fd-watcher-worker.ts", import.meta.url)`
-  // alone, and next to the bundle the worker is a .js file.
-  const code = readFileSync(outfile, "utf8");
-  const uses = code.split(`"${WORKER_URL}"`).length - 1;
-  if (uses !== 1) throw new Error(`expected one reference to ${WORKER_URL} in ${outfile}, found ${uses}`);
-  writeFileSync(outfile, code.replace(`"${WORKER_URL}"`, `"${WORKER_URL.replace(/\.ts$/, ".js")}"`));
+  const result = await Bun.build({
+    entrypoints: [entry, WORKER_ENTRY],
+    outdir: dirname(outfile),
+    naming: "[name].[ext]",
+    target: "bun",
+    // Bytecode for a bundle needs CommonJS (hence no top-level await in the entry).
+    format: "cjs",
+    bytecode: true,
+    minify: true,
+    plugins: [workerNextToBundle],
+  });
+  if (!result.success) throw new Error(`bundling ${entry} failed:\n${result.logs.join("\n")}`);
 }
+
+/**
+ * The bundler leaves `new URL("./fd-watcher-worker.ts", import.meta.url)`
+ * alone, and next to the bundle the worker is a .js file. The source is
+ * changed as it is loaded, before the bytecode is made: editing the output
+ * afterwards would make Bun reject the bytecode cache.
+ */
+const workerNextToBundle: BunPlugin = {
+  name: "fd-watcher-worker next to the bundle",
+  setup(build) {
+    build.onLoad({ filter: /fd-watcher\.ts$/ }, async ({ path }) => {
+      const source = await Bun.file(path).text();
+      const uses = source.split(WORKER_URL).length - 1;
+      if (uses !== 1) throw new Error(`expected one ${WORKER_URL} in ${path}, found ${uses}`);
+      return { contents: source.replace(WORKER_URL, WORKER_URL.replace(".ts", ".js")), loader: "ts" };
+    });
+  },
+};
 
 async function run(argv: string[]): Promise<void> {
   const proc = Bun.spawn(argv, { stdio: ["ignore", "ignore", "pipe"], cwd: ROOT });

@@ -2,10 +2,12 @@
 // and end the way the program ended. Exit codes (README "Exit codes"):
 // the program's own 0-255, death by the same signal, 127 not found,
 // 126 not executable, 125 the portal failed.
+import { ptr } from "bun:ffi";
 import { libc } from "../libc/libc.ts";
 import { start, type ExecResult } from "../client/exec.ts";
 import { PortalError } from "../client/errors.ts";
 import { isControlVariable } from "../client/request-input.ts";
+import { absoluteGrantPath } from "../client/grants.ts";
 import { SIGNALS, isFatalByDefault } from "../process/signals.ts";
 import { exitCodeForSpawnFailure } from "../protocol/outcome.ts";
 import { dieBySignal } from "./exit-like.ts";
@@ -39,7 +41,9 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     if (error instanceof UsageError) fail(`${error.message}\nTry 'portal-exec --help'.`);
     throw error;
   }
-  const command = args.slice(options.commandIndex);
+  const grants = cliGrants(options);
+  // pola-run's "a": a granted path can also become an argument, as the program will see it.
+  const command = [...args.slice(options.commandIndex), ...grants.filter((g) => g.appendArg).map((g) => g.dest)];
   const fds = new Map<number, number>();
   for (const { source, target } of options.fds.length > 0 ? options.fds : inheritableFds().map((fd) => ({ source: fd, target: fd }))) {
     if (!isOpen(source)) fail(`--fd ${source}: fd ${source} is not open`);
@@ -55,6 +59,7 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     env: buildEnv(options),
     cwd: options.cwd ?? cwdBytes(),
     fds,
+    grants,
     protocol: options.protocol,
     waitForSocket: oneShot ? false : options.timeoutSeconds !== undefined ? options.timeoutSeconds * 1000 : true,
     onWaiting: () => process.stderr.write(`portal-exec: waiting for spawner at '${socket}'...\n`),
@@ -77,6 +82,21 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     case "spawn-failed":
       fail(result.outcome.message, exitCodeForSpawnFailure(result.outcome));
   }
+}
+
+/** pola-run's -B: the installation, read-only (/lib64 too: the x86-64 loader lives there). */
+const STANDARD_ENDOWMENT = ["/usr", "/bin", "/lib", "/lib64"];
+
+function cliGrants(options: ExecCliOptions): Array<{ path: Uint8Array; dest: Uint8Array; writable: boolean; appendArg: boolean }> {
+  const std = options.grantStd ? STANDARD_ENDOWMENT.filter(pathExists).map((p) => ({ path: encoder.encode(p), writable: false, appendArg: false })) : [];
+  return [...std, ...options.grants].map((g) => ({ ...g, dest: "dest" in g && g.dest ? g.dest : absoluteGrantPath(g.path) }));
+}
+
+const encoder = new TextEncoder();
+
+/** existsSync without node:fs, which costs every portal-exec start ~3 ms (docs/performance.md). */
+function pathExists(path: string): boolean {
+  return libc.access(ptr(encoder.encode(`${path}\0`)), 0 /* F_OK */) === 0;
 }
 
 function buildEnv(options: ExecCliOptions): Uint8Array[] {

@@ -16,10 +16,27 @@ export const execArgs = {
   "unset-env": { type: "string", description: "Remove a variable (repeatable)", valueHint: "K" },
   cwd: { type: "string", description: "Working directory for the program (default: this one)", valueHint: "DIR" },
   "handshake-timeout": { type: "string", description: "Seconds a v2 spawner may take to answer (default 3)", valueHint: "SECONDS" },
+  grant: { type: "string", description: "Let the program of a --sandbox spawner read PATH (repeatable)", valueHint: "PATH" },
+  "grant-rw": { type: "string", description: "Let it read and write PATH (repeatable)", valueHint: "PATH" },
+  "grant-at": { type: "string", description: "Grant SRC read-only, seen at DEST (repeatable)", valueHint: "DEST=SRC" },
+  "grant-rw-at": { type: "string", description: "Grant SRC read-write, seen at DEST (repeatable)", valueHint: "DEST=SRC" },
+  "grant-arg": { type: "string", description: "Like --grant, and append PATH to the command's arguments", valueHint: "PATH" },
+  "grant-rw-arg": { type: "string", description: "Like --grant-rw, and append PATH to the command's arguments", valueHint: "PATH" },
+  "grant-std": { type: "boolean", description: "Grant the standard endowment read-only: /usr, /bin, /lib, /lib64 (pola-run -B)" },
   help: { type: "boolean", alias: "h", description: "Show this help" },
 } as const satisfies ArgsDef;
 
+/** One --grant* option: what to open, where the program sees it, and whether its path joins argv. */
+export interface CliGrant {
+  path: Uint8Array;
+  dest?: Uint8Array;
+  writable: boolean;
+  appendArg: boolean;
+}
+
 export interface ExecCliOptions {
+  grants: CliGrant[];
+  grantStd: boolean;
   socket?: string;
   protocol?: 1 | 2;
   oneShot: boolean;
@@ -42,12 +59,17 @@ export class UsageError extends Error {
   }
 }
 
-const WITH_VALUE = new Set(["socket", "protocol", "timeout", "fd", "env", "unset-env", "cwd", "handshake-timeout"]);
+const WITH_VALUE = new Set([
+  "socket", "protocol", "timeout", "fd", "env", "unset-env", "cwd", "handshake-timeout",
+  "grant", "grant-rw", "grant-at", "grant-rw-at", "grant-arg", "grant-rw-arg",
+]);
 const ALIASES: Record<string, string> = { s: "socket", h: "help" };
 
 /** Parses `args` (bytes, so values such as --cwd and --env stay exact). */
 export function parseExecArgs(args: readonly Uint8Array[]): ExecCliOptions {
-  const options: ExecCliOptions = { oneShot: false, fds: [], clearEnv: false, setEnv: [], unsetEnv: [], help: false, commandIndex: args.length };
+  const options: ExecCliOptions = {
+    oneShot: false, fds: [], clearEnv: false, setEnv: [], unsetEnv: [], grants: [], grantStd: false, help: false, commandIndex: args.length,
+  };
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   let i = 0;
   for (; i < args.length; i++) {
@@ -110,6 +132,23 @@ function apply(options: ExecCliOptions, name: string, value: Uint8Array | undefi
     case "cwd":
       if (value!.length === 0) throw new UsageError("--cwd needs a directory");
       options.cwd = value;
+      break;
+    case "grant":
+    case "grant-rw":
+    case "grant-arg":
+    case "grant-rw-arg":
+      if (value!.length === 0) throw new UsageError(`--${name} needs a path`);
+      options.grants.push({ path: value!, writable: name.includes("-rw"), appendArg: name.endsWith("-arg") });
+      break;
+    case "grant-at":
+    case "grant-rw-at": {
+      const eq = value!.indexOf(0x3d);
+      if (eq <= 0 || eq === value!.length - 1) throw new UsageError(`--${name} needs DEST=SRC, got '${text}'`);
+      options.grants.push({ dest: value!.subarray(0, eq), path: value!.subarray(eq + 1), writable: name === "grant-rw-at", appendArg: false });
+      break;
+    }
+    case "grant-std":
+      options.grantStd = true;
       break;
     case "help":
       options.help = true;

@@ -66,7 +66,7 @@ const runDefinition = defineCommand({
       const running = await startOverlay({
         image: args.image,
         socket: args.socket ?? (process.env.PORTAL_NAME || "./portal.sock"),
-        spawner: args.spawner,
+        spawner: args.spawner === undefined ? undefined : [args.spawner],
         spawnerArgs,
         upperDir: args.upper,
         stateBase: args["state-dir"],

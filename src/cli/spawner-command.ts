@@ -26,6 +26,7 @@ export const spawnerArgs = {
   "max-children": { type: "string", description: `Programs running at once; more requests are refused (default ${DEFAULT_MAX_CHILDREN})`, valueHint: "N" },
   "max-connections": { type: "string", description: `Connections open at once, including clients still sending; more are closed at once (default ${DEFAULT_MAX_CONNECTIONS})`, valueHint: "N" },
   "request-timeout": { type: "string", description: `Seconds a client may take to send its whole request (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000})`, valueHint: "SECONDS" },
+  sandbox: { type: "boolean", description: "Run every program under bubblewrap, seeing only the files its client grants (portal-exec --grant ...)" },
   "ready-fd": { type: "string", description: "Write a newline to this fd and close it once listening (s6 readiness)", valueHint: "FD" },
   "max-request-bytes": { type: "string", description: `Largest argv+env+cwd of one request (default ${DEFAULT_MAX_REQUEST_BYTES})`, valueHint: "BYTES" },
   "max-fds": { type: "string", description: `Most fds in one request (default ${DEFAULT_MAX_FDS})`, valueHint: "N" },
@@ -33,6 +34,13 @@ export const spawnerArgs = {
 } as const satisfies ArgsDef;
 
 export class SpawnerUsageError extends Error {}
+
+/** bwrap for --sandbox, found once at start-up so a missing one fails before anything listens. */
+function sandboxTool(): string {
+  const bwrap = Bun.which("bwrap");
+  if (!bwrap) throw new SpawnerUsageError("--sandbox needs bubblewrap (bwrap) on PATH");
+  return bwrap;
+}
 
 function resolveOrFail(value: string, kind: "user" | "group"): number {
   try {
@@ -85,6 +93,7 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
     killGraceMs,
     access,
     env: { allow: repeated(options, "allow-env"), deny: repeated(options, "deny-env") },
+    sandbox: parsed.sandbox ? { bwrap: sandboxTool() } : undefined,
     maxChildren: number(parsed["max-children"], "max-children", DEFAULT_MAX_CHILDREN, { min: 1, integer: true }),
     maxConnections: number(parsed["max-connections"], "max-connections", DEFAULT_MAX_CONNECTIONS, { min: 1, integer: true }),
     requestTimeoutMs: number(parsed["request-timeout"], "request-timeout", DEFAULT_REQUEST_TIMEOUT_MS / 1000) * 1000,

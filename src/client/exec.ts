@@ -8,8 +8,10 @@ import { MAX_FDS_PER_RECORD, V1_MAX_RECORD_BYTES } from "../protocol/limits.ts";
 import { exitCodeForSpawnFailure, fromWaitStatus, type Outcome } from "../protocol/outcome.ts";
 import {
   chunks, decodeHelloAck, decodeOutcome, decodeRefused, decodeStarted, encodeFdTargets, encodeHello, encodeRecord,
-  encodeSignal, encodeStart, joinNulTerminated, ProtocolError, RecordType, VERSION,
+  encodeGrant, encodeSignal, encodeStart, joinNulTerminated, ProtocolError, RecordType, VERSION,
 } from "../protocol/v2.ts";
+import { closeAll } from "../libc/owned-fd.ts";
+import { openGrants, type GrantInput, type OpenGrant } from "./grants.ts";
 import { decodeV1Status, encodeV1FdNumbers, encodeV1Strings, V1_FD_RECORD_BYTES } from "../protocol/v1.ts";
 import { parseSignal, signalName } from "../process/signals.ts";
 import { PortalError } from "./errors.ts";
@@ -30,6 +32,12 @@ export interface ExecOptions {
   cwd?: Bytes | null;
   /** Fds to pass: target -> source (an array passes those numbers as they are). Default: 0, 1, 2. */
   fds?: FdInput;
+  /**
+   * Files and directories to grant a sandboxing spawner (--sandbox): each is
+   * opened here, as this caller, and passed as an fd; one this caller cannot
+   * open (or read, or write for `writable`) fails before anything is sent.
+   */
+  grants?: readonly GrantInput[];
   /** 2 (default) or 1 to talk to the C exec-portal spawner. */
   protocol?: 1 | 2;
   /** Wait for the socket to appear: false (default) fails at once; true waits; a number waits that many ms. */
@@ -81,19 +89,25 @@ export function start(options: ExecOptions): RemoteProcess {
   const protocol = options.protocol ?? 2;
 
   const result = (async (): Promise<ExecResult> => {
-    sock = await connect(options);
-    const reader = new ReplyReader(sock);
+    const grants = openGrants(options.grants ?? []);
     try {
-      const outcomeAndPid =
-        protocol === 1
-          ? await runV1(sock, reader, options)
-          : await runV2(sock, reader, options, () => (running = true), resolvePid);
-      return toResult(outcomeAndPid.outcome, outcomeAndPid.pid, protocol, performance.now() - begin);
+      if (grants.length > 0 && protocol === 1) throw new PortalError("usage", "grants need protocol 2 (the C exec-portal spawner has no sandbox)");
+      sock = await connect(options);
+      const reader = new ReplyReader(sock);
+      try {
+        const outcomeAndPid =
+          protocol === 1
+            ? await runV1(sock, reader, options)
+            : await runV2(sock, reader, options, grants, () => (running = true), resolvePid);
+        return toResult(outcomeAndPid.outcome, outcomeAndPid.pid, protocol, performance.now() - begin);
+      } finally {
+        running = false;
+        resolvePid(null);
+        await reader.close();
+        sock.close();
+      }
     } finally {
-      running = false;
-      resolvePid(null);
-      await reader.close();
-      sock.close();
+      closeAll(grants.map((g) => g.fd));
     }
   })();
   result.catch(() => resolvePid(null));
@@ -143,6 +157,7 @@ async function runV2(
   sock: OwnedFd,
   reader: ReplyReader,
   options: ExecOptions,
+  grants: readonly OpenGrant[],
   onStarted: () => void,
   resolvePid: (pid: number | null) => void,
 ): Promise<{ outcome: Outcome; pid: number | null }> {
@@ -171,7 +186,10 @@ async function runV2(
   if (ack.type !== RecordType.HelloAck) throw new PortalError("protocol", `expected HELLO_ACK, got record type 0x${ack.type.toString(16)}`);
   const limits = decodeHelloAck(ack.payload);
   if (limits.version !== VERSION) throw new PortalError("protocol", `spawner chose protocol version ${limits.version}`);
-  if (fds.size > limits.maxFds) throw new PortalError("refused", `the spawner accepts at most ${limits.maxFds} fds, this request has ${fds.size}`);
+  if (fds.size + grants.length > limits.maxFds) {
+    const which = grants.length > 0 ? ` (${grants.length} of them grants)` : "";
+    throw new PortalError("refused", `the spawner accepts at most ${limits.maxFds} fds, this request has ${fds.size + grants.length}${which}`);
+  }
 
   const argBytes = joinNulTerminated(args, "argument");
   const envBytes = joinNulTerminated(env, "environment");
@@ -187,6 +205,7 @@ async function runV2(
     const batch = entries.slice(i, i + MAX_FDS_PER_RECORD);
     await send(encodeFdTargets(batch.map(([target]) => target)), batch.map(([, source]) => source));
   }
+  for (const grant of grants) await send(encodeGrant(grant), [grant.fd.fd]);
   await send(encodeStart({ argc: args.length, envc: env.length, fdCount: fds.size, flags: 0 }));
   onStarted();
 

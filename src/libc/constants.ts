@@ -38,6 +38,8 @@ export const O_CLOEXEC = 0o2000000;
 export const O_DIRECTORY = 0o200000;
 export const O_PATH = 0o10000000;
 export const X_OK = 1;
+export const W_OK = 2;
+export const R_OK = 4;
 
 export const POLLIN = 0x001;
 export const POLLOUT = 0x004;

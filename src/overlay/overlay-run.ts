@@ -11,11 +11,9 @@
 // clean exit nor a crash leaves mounts behind. Only a crash in the short
 // window before the detach leaves a staging directory, which the next start
 // cleans up (state-dir.ts).
-import { existsSync, mkdirSync, readFileSync, unlinkSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { connectSeqpacket } from "../fdpass/seqpacket.ts";
-import { ECONNREFUSED, SystemError } from "../libc/errno.ts";
 import { parseSignal } from "../process/signals.ts";
 import { findTool } from "./external-tool.ts";
 import { hostSubmounts, mountLayeredRoot, type LayeredRoot } from "./layered-root.ts";
@@ -34,8 +32,11 @@ export interface OverlayRunOptions {
   image: string;
   /** The spawner's socket, a path on the host; its directory is shared with the view. */
   socket: string;
-  /** The spawner executable, a path inside the merged view. Default: the one in the image for this machine. */
-  spawner?: string;
+  /**
+   * The spawner command, paths inside the merged view (e.g. [bun, script]).
+   * Default: the executable in the image for this machine.
+   */
+  spawner?: readonly string[];
   /** Arguments after the spawner's own `--socket PATH`. */
   spawnerArgs?: readonly string[];
   /** Keep the writable layer in DIR/upper (default: a tmpfs that ends with the spawner). */
@@ -56,7 +57,7 @@ export interface RunningOverlay {
   readonly upper: string | null;
   /** Resolves with the spawner's exit code (128+N for death by signal N) once the view is gone. */
   readonly exited: Promise<number>;
-  /** SIGTERM to the spawner, SIGKILL after `graceMs`; resolves like `exited`. */
+  /** SIGTERM to the spawner, SIGKILL after `graceMs` (default 10 s: the spawner's own shutdown grace is 5 s); resolves like `exited`. */
   stop(graceMs?: number): Promise<number>;
 }
 
@@ -76,16 +77,15 @@ export async function startOverlay(options: OverlayRunOptions): Promise<RunningO
   const socket = resolve(options.socket);
   const socketDir = dirname(socket);
   mkdirSync(socketDir, { recursive: true });
-  removeStaleSocket(socket);
   const stateBase = resolve(options.stateBase ?? DEFAULT_STATE_BASE);
   for (const dir of cleanStaleStateDirs(stateBase)) log(`cleaned up ${dir}, left by an overlay run that died`);
 
   const layered = mountLayeredRoot({ image: options.image, stateDir: stateDirFor(stateBase), upperDir: options.upperDir });
   let proc: Subprocess;
   try {
-    const spawner = options.spawner ?? imageSpawnerPath();
-    if (!existsSync(join(layered.root, spawner))) {
-      throw new OverlayError(`${spawner} is not in the merged view of ${options.image}; build the image with overlay/build.ts or pass --spawner`);
+    const spawner = options.spawner ?? [imageSpawnerPath()];
+    if (!spawner[0] || !existsSync(join(layered.root, spawner[0]))) {
+      throw new OverlayError(`${spawner[0]} is not in the merged view of ${options.image}; build the image with overlay/build.ts or pass --spawner`);
     }
     const binds = hostSubmounts([stateBase]).flatMap((path) => ["--dev-bind", path, path]);
     proc = Bun.spawn(
@@ -94,7 +94,7 @@ export async function startOverlay(options: OverlayRunOptions): Promise<RunningO
         // The socket's directory is the host's, so the socket can be reached from outside.
         "--bind", socketDir, socketDir,
         "--die-with-parent", "--chdir", existsSync(process.cwd()) ? process.cwd() : "/",
-        "--", spawner, "--socket", socket, "--ready-fd", String(READY_FD), ...(options.spawnerArgs ?? []),
+        "--", ...spawner, "--socket", socket, "--ready-fd", String(READY_FD), ...(options.spawnerArgs ?? []),
       ],
       { stdio: ["ignore", "inherit", "inherit", "pipe"] },
     );
@@ -125,7 +125,7 @@ export async function startOverlay(options: OverlayRunOptions): Promise<RunningO
     socket,
     upper: options.upperDir ? layered.upper : null,
     exited,
-    stop(graceMs = 5000) {
+    stop(graceMs = 10_000) {
       stopping ??= (async () => {
         try {
           process.kill(pid, "SIGTERM");
@@ -142,21 +142,6 @@ export async function startOverlay(options: OverlayRunOptions): Promise<RunningO
       return stopping;
     },
   };
-}
-
-/** A socket file nobody listens on (a spawner that died) would make us think the new one is up. */
-function removeStaleSocket(socket: string): void {
-  if (!existsSync(socket)) return;
-  try {
-    connectSeqpacket(Buffer.from(socket)).close();
-  } catch (error) {
-    if (error instanceof SystemError && error.errno === ECONNREFUSED) {
-      unlinkSync(socket);
-      return;
-    }
-    throw new OverlayError(`cannot use socket ${socket}: ${(error as Error).message}`);
-  }
-  throw new OverlayError(`a spawner is already listening on ${socket}`);
 }
 
 /**

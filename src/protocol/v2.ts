@@ -18,6 +18,7 @@ export const enum RecordType {
   Fds = 0x04,
   Start = 0x05,
   Signal = 0x06,
+  Grant = 0x07,
   // spawner -> client
   HelloAck = 0x81,
   Started = 0x82,
@@ -160,6 +161,40 @@ export function encodeFdTargets(targets: readonly number[]): Uint8Array {
 export function decodeFdTargets(payload: Uint8Array): number[] {
   if (payload.length % 4 !== 0) throw new ProtocolError(`FDS payload of ${payload.length} bytes is not a list of u32`);
   return readU32s(payload, payload.length / 4, "FDS");
+}
+
+/** GRANT flag: bind the granted object read-write (default read-only). */
+export const GRANT_WRITABLE = 1;
+const GRANT_FLAGS_KNOWN = GRANT_WRITABLE;
+
+export interface GrantSpec {
+  /** Where the sandboxed program sees the granted object: an absolute, normalised path. */
+  dest: Uint8Array;
+  writable: boolean;
+}
+
+/** GRANT: u32 flags | destination path (no NUL). The record carries exactly one fd, the granted object. */
+export function encodeGrant(grant: GrantSpec): Uint8Array {
+  const payload = new Uint8Array(4 + grant.dest.length);
+  payload.set(u32s([grant.writable ? GRANT_WRITABLE : 0]));
+  payload.set(grant.dest, 4);
+  return encodeRecord(RecordType.Grant, payload);
+}
+
+export function decodeGrant(payload: Uint8Array): GrantSpec {
+  if (payload.length < 5) throw new ProtocolError("GRANT needs flags and a destination path");
+  const flags = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0, true);
+  if ((flags & ~GRANT_FLAGS_KNOWN) !== 0) throw new ProtocolError(`GRANT has unknown flags 0x${flags.toString(16)}`);
+  const dest = payload.slice(4);
+  if (!isNormalAbsolutePath(dest)) throw new ProtocolError("GRANT destination must be an absolute path without '.', '..', '//' or a trailing '/', and not '/'");
+  return { dest, writable: (flags & GRANT_WRITABLE) !== 0 };
+}
+
+/** "/a/b" yes; "/", "a", "/a/", "/a//b", "/a/./b", "/a/../b" and anything with NUL no. */
+export function isNormalAbsolutePath(path: Uint8Array): boolean {
+  if (path.length < 2 || path[0] !== 0x2f || path[path.length - 1] === 0x2f || path.includes(0)) return false;
+  const text = new TextDecoder().decode(path);
+  return text.slice(1).split("/").every((part) => part !== "" && part !== "." && part !== "..");
 }
 
 export function encodeSignal(signal: number): Uint8Array {

@@ -57,9 +57,9 @@ export async function serveConnection(sock: OwnedFd, options: ConnectionOptions)
         send(sock, encodeHelloAck({ version: VERSION, maxRecordBytes: MAX_RECORD_BYTES, maxRequestBytes: options.maxRequestBytes, maxFds: options.maxFds })),
     });
     clearTimeout(deadline);
-    const request = new PortalRequest(raw.protocol, raw.args, raw.env, raw.cwd, raw.fds, peer);
+    const request = new PortalRequest(raw.protocol, raw.args, raw.env, raw.cwd, raw.fds, peer, raw.grants);
     if (!options.slots.tryAcquire()) {
-      closeAll(raw.fds.values());
+      closeAll([...raw.fds.values(), ...raw.grants.map((g) => g.fd)]);
       throw new RequestRefused(`busy: ${options.slots.max} programs are running (the spawner's --max-children)`, true);
     }
     holdsSlot = true;
@@ -140,7 +140,7 @@ async function runHandler(sock: OwnedFd, reader: RecordReader, request: PortalRe
     handlerDone = true;
     reader.cancel();
     await watching;
-    closeAll(request.fds.values());
+    closeAll([...request.fds.values(), ...request.grants.map((g) => g.fd)]);
   }
 }
 

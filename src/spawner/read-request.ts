@@ -6,10 +6,11 @@ import {
   MAX_CWD_BYTES, MAX_FDS_PER_RECORD, MAX_RECORD_BYTES, MAX_TARGET_FD, V1_MAX_FDS, V1_MAX_RECORD_BYTES,
 } from "../protocol/limits.ts";
 import {
-  decodeFdTargets, decodeHello, decodeRecord, decodeStart, isHello, ProtocolError, RecordType,
+  decodeFdTargets, decodeGrant, decodeHello, decodeRecord, decodeStart, isHello, ProtocolError, RecordType,
   splitNulTerminated, START_FLAGS_KNOWN, VERSION,
 } from "../protocol/v2.ts";
 import { decodeV1FdNumbers, decodeV1Strings, V1_FD_RECORD_BYTES } from "../protocol/v1.ts";
+import type { Grant } from "./request.ts";
 
 export interface RequestLimits {
   maxRequestBytes: number;
@@ -22,6 +23,8 @@ export interface RawRequest {
   env: Uint8Array[];
   cwd: Uint8Array | null;
   fds: Map<number, OwnedFd>;
+  /** GRANT records (v2): objects to bind into a sandbox, in the order sent. */
+  grants: Grant[];
 }
 
 /** A request the spawner will not run; `limit` marks refusals for exceeding a limit. */
@@ -47,6 +50,7 @@ export async function readRequest(
   hooks: { admit: (protocol: 1 | 2) => void; sendAck: () => void },
 ): Promise<RawRequest> {
   const fds = new Map<number, OwnedFd>();
+  const grants: Grant[] = [];
   try {
     const first = await reader.next(Math.max(MAX_RECORD_BYTES, V1_MAX_RECORD_BYTES), MAX_FDS_PER_RECORD);
     const firstData = expectNoFds(first, "the first record");
@@ -55,17 +59,17 @@ export async function readRequest(
       const { min, max } = decodeHello(firstData);
       if (min > VERSION || max < VERSION) throw new ProtocolError(`client speaks versions ${min}..${max}, this spawner speaks ${VERSION}`);
       hooks.sendAck();
-      return await readV2(reader, limits, fds);
+      return await readV2(reader, limits, fds, grants);
     }
     hooks.admit(1);
     return await readV1(reader, firstData ?? new Uint8Array(0), limits, fds);
   } catch (error) {
-    closeAll(fds.values());
+    closeAll([...fds.values(), ...grants.map((g) => g.fd)]);
     throw error instanceof ProtocolError ? new RequestRefused(`protocol error: ${error.message}`) : error;
   }
 }
 
-async function readV2(reader: RecordReader, limits: RequestLimits, fds: Map<number, OwnedFd>): Promise<RawRequest> {
+async function readV2(reader: RecordReader, limits: RequestLimits, fds: Map<number, OwnedFd>, grants: Grant[]): Promise<RawRequest> {
   const args: Uint8Array[] = [];
   const env: Uint8Array[] = [];
   let cwd: Uint8Array | null = null;
@@ -83,7 +87,7 @@ async function readV2(reader: RecordReader, limits: RequestLimits, fds: Map<numb
         closeAll(result.fds);
         throw new ProtocolError(`FDS record names ${targets.length} targets but carries ${result.fds.length} fds`);
       }
-      if (fds.size + targets.length > limits.maxFds) {
+      if (fds.size + grants.length + targets.length > limits.maxFds) {
         closeAll(result.fds);
         throw new RequestRefused(`request passes more than ${limits.maxFds} fds`, true);
       }
@@ -95,6 +99,11 @@ async function readV2(reader: RecordReader, limits: RequestLimits, fds: Map<numb
         }
         fds.set(target, fd);
       });
+      continue;
+    }
+    if (record.type === RecordType.Grant) {
+      bytes += readGrant(record.payload, result.fds, grants, fds.size, limits);
+      if (bytes > limits.maxRequestBytes) throw new RequestRefused(`request is larger than ${limits.maxRequestBytes} bytes`, true);
       continue;
     }
     if (result.fds.length > 0) {
@@ -129,7 +138,7 @@ async function readV2(reader: RecordReader, limits: RequestLimits, fds: Map<numb
               `(${argList.length}, ${envList.length}, ${fds.size})`,
           );
         }
-        return { protocol: 2, args: argList, env: envList, cwd, fds };
+        return { protocol: 2, args: argList, env: envList, cwd, fds, grants };
       }
       default:
         throw new ProtocolError(`unexpected record type 0x${record.type.toString(16)} before START`);
@@ -156,7 +165,30 @@ async function readV1(reader: RecordReader, envRecord: Uint8Array, limits: Reque
     throw new ProtocolError(`v1 request lists ${numbers.length} fds but ${fdRecord.fds.length} arrived`);
   }
   numbers.forEach((target, i) => fds.set(target, fdRecord.fds[i]!));
-  return { protocol: 1, args: decodeV1Strings(argsRecord), env: decodeV1Strings(envRecord), cwd: null, fds };
+  return { protocol: 1, args: decodeV1Strings(argsRecord), env: decodeV1Strings(envRecord), cwd: null, fds, grants: [] };
+}
+
+/**
+ * Takes one GRANT (its fd joins `grants`, or is closed on refusal) and
+ * returns how many bytes it adds to the request. Grants count as fds.
+ */
+function readGrant(payload: Uint8Array, received: OwnedFd[], grants: Grant[], fdCount: number, limits: RequestLimits): number {
+  if (received.length !== 1) {
+    closeAll(received);
+    throw new ProtocolError(`GRANT must carry exactly one fd, got ${received.length}`);
+  }
+  const fd = received[0]!;
+  try {
+    const spec = decodeGrant(payload);
+    if (spec.dest.length > MAX_CWD_BYTES) throw new ProtocolError(`GRANT destination is longer than ${MAX_CWD_BYTES} bytes`);
+    if (grants.some((g) => Buffer.from(g.dest).equals(spec.dest))) throw new ProtocolError("a GRANT destination is given twice");
+    if (fdCount + grants.length + 1 > limits.maxFds) throw new RequestRefused(`request passes more than ${limits.maxFds} fds`, true);
+    grants.push({ ...spec, fd });
+    return spec.dest.length;
+  } catch (error) {
+    fd.close();
+    throw error;
+  }
 }
 
 /** The record's bytes (null for "eof"); a record with fds attached is a protocol error. */

@@ -2,6 +2,7 @@
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import type { PeerCredentials } from "../fdpass/seqpacket.ts";
 import type { Outcome } from "../protocol/outcome.ts";
+import type { GrantSpec } from "../protocol/v2.ts";
 
 export class PortalRequest {
   readonly #signalListeners: Array<(signal: number) => void> = [];
@@ -21,6 +22,8 @@ export class PortalRequest {
     /** Received fds by their target number. Whatever the handler does not take() is closed after it. */
     readonly fds: Map<number, OwnedFd>,
     readonly peer: PeerCredentials,
+    /** Objects the client granted for a sandbox (GRANT records). Closed after the handler, like `fds`. */
+    readonly grants: readonly Grant[] = [],
   ) {}
 
   /** Aborted when the client hangs up (or breaks the protocol) before an outcome was sent. */
@@ -77,6 +80,11 @@ export class PortalRequest {
   _disconnect(reason: string): void {
     if (!this.#disconnect.signal.aborted) this.#disconnect.abort(new Error(reason));
   }
+}
+
+/** A file or directory the client opened and granted, to be bound at `dest` inside a sandbox. */
+export interface Grant extends GrantSpec {
+  fd: OwnedFd;
 }
 
 /** What a handler answers: an outcome, or just an exit code. */

@@ -9,6 +9,7 @@ import { spawnProgram, SpawnError } from "../process/spawn.ts";
 import type { Outcome } from "../protocol/outcome.ts";
 import { Refusal, type Handler, type PortalRequest } from "./request.ts";
 import { programEnvironment } from "./access-policy.ts";
+import { sandboxArgv } from "../overlay/sandbox-argv.ts";
 
 export interface ProgramRunnerOptions {
   /** The spawner's own PROGRAM ARGS, put before the client's args. */
@@ -19,6 +20,8 @@ export interface ProgramRunnerOptions {
   keepEnv?: (name: string) => boolean;
   /** Called for every started program (the spawner tracks them for shutdown). */
   onChild?: (child: ChildProcess) => void;
+  /** Run every program under bubblewrap at this path, seeing only what its client granted. */
+  sandbox?: { bwrap: Uint8Array };
 }
 
 export function programRunner(options: ProgramRunnerOptions): Handler {
@@ -27,9 +30,12 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
     if (argv.length === 0) {
       throw new Refusal("nothing to execute: the request has no arguments and the spawner was started without a PROGRAM");
     }
+    if (request.grants.length > 0 && !options.sandbox) {
+      throw new Refusal("the request grants files for a sandbox, but this spawner runs programs unsandboxed (start it with --sandbox)");
+    }
     const name = argv[0]!;
     const env = programEnvironment(request.env, request.peer, options.keepEnv ?? (() => true));
-    const lookup = options.prefix.length > 0 ? lookupOwnProgram(name) : lookupProgram(name, env);
+    const lookup = options.sandbox ? { found: true as const, path: options.sandbox.bwrap } : options.prefix.length > 0 ? lookupOwnProgram(name) : lookupProgram(name, env);
     const shown = new TextDecoder().decode(name);
     if (!lookup.found) {
       return { kind: "spawn-failed", stage: "exec", errno: lookup.errno, message: `cannot run '${shown}': ${strerror(lookup.errno)}` };
@@ -37,7 +43,7 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
     if (request.disconnected.aborted) throw new Refusal("client went away before its program started");
     let pid: number;
     try {
-      pid = spawnProgram({ path: lookup.path, argv, env, cwd: request.cwd, fds: request.fds });
+      pid = options.sandbox ? spawnSandboxed(options.sandbox.bwrap, argv, env, request) : spawnProgram({ path: lookup.path, argv, env, cwd: request.cwd, fds: request.fds });
     } catch (error) {
       if (error instanceof SpawnError) {
         const message = error.stage === "exec" ? `cannot run '${shown}': ${strerror(error.errno)}` : error.message;
@@ -58,6 +64,21 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
     else request.disconnected.addEventListener("abort", onGone, { once: true });
     return await child.exited;
   };
+}
+
+/**
+ * bwrap gets only the request's fds. It reaches each granted object through
+ * the spawner's own fd for it (/proc/PID/fd/N, which the spawner keeps open
+ * until the request ends), so the program never inherits a grant's O_PATH
+ * fd. The program is looked up and its cwd set inside the sandbox, by bwrap.
+ */
+function spawnSandboxed(bwrap: Uint8Array, argv: Uint8Array[], env: Uint8Array[], request: PortalRequest): number {
+  const grants = request.grants.map((grant) => ({
+    source: new TextEncoder().encode(`/proc/${process.pid}/fd/${grant.fd.fd}`),
+    dest: grant.dest,
+    writable: grant.writable,
+  }));
+  return spawnProgram({ path: bwrap, argv: sandboxArgv({ bwrap, grants, cwd: request.cwd, argv }), env, cwd: null, fds: request.fds });
 }
 
 /**

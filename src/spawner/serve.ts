@@ -35,6 +35,8 @@ export interface ServeOptions {
   access?: AccessPolicy;
   /** Which client variables reach programs (default handler only). Default: all. */
   env?: EnvPolicy;
+  /** Run every program under bubblewrap (this path), seeing only what its client grants (default handler only). */
+  sandbox?: { bwrap: string };
   maxRequestBytes?: number;
   maxFds?: number;
   /** Programs (handler runs) at once; more are refused. Default 64. */
@@ -74,6 +76,7 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
       prefix: (options.program ?? []).map((a) => (typeof a === "string" ? new TextEncoder().encode(a) : a)),
       killGraceMs,
       keepEnv: options.env ? compileEnvPolicy(options.env) : undefined,
+      sandbox: options.sandbox ? { bwrap: new TextEncoder().encode(options.sandbox.bwrap) } : undefined,
       onChild: (child) => {
         children.add(child);
         void child.exited.finally(() => children.delete(child));

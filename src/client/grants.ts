@@ -1,0 +1,78 @@
+// Grants for a sandboxing spawner (pola-run's model): the client opens each
+// path itself, so a program can only be granted what this caller can reach,
+// and passes an O_PATH fd the spawner binds into the sandbox. O_PATH alone
+// needs no read permission, so read (and, for read-write, write) access is
+// checked here, as this caller, through the opened fd.
+import { ptr } from "bun:ffi";
+import { libc } from "../libc/libc.ts";
+import { errno, strerror } from "../libc/errno.ts";
+import { closeAll, OwnedFd } from "../libc/owned-fd.ts";
+import { O_CLOEXEC, O_PATH, R_OK, W_OK } from "../libc/constants.ts";
+import { isNormalAbsolutePath, type GrantSpec } from "../protocol/v2.ts";
+import { PortalError } from "./errors.ts";
+import { toBytes, type Bytes } from "./request-input.ts";
+
+export interface GrantInput {
+  /** What to grant, as this process names it (relative paths start at its cwd). Symlinks are followed. */
+  path: Bytes;
+  /** Where the program sees it. Default: the absolute form of `path`. */
+  dest?: Bytes;
+  /** Read-write; default read-only. */
+  writable?: boolean;
+}
+
+export interface OpenGrant extends GrantSpec {
+  fd: OwnedFd;
+}
+
+/**
+ * `path` made absolute against this process's cwd, with "." and ".."
+ * resolved by name (as pola-run does), byte for byte. (No node:path: the
+ * client's start-up pays for every module it loads.)
+ */
+export function absoluteGrantPath(path: Bytes): Uint8Array {
+  const bytes = toBytes(path);
+  const latin1 = Buffer.from(bytes).toString("latin1");
+  const joined = latin1.startsWith("/") ? latin1 : `${Buffer.from(process.cwd()).toString("latin1")}/${latin1}`;
+  const parts: string[] = [];
+  for (const part of joined.split("/")) {
+    if (part === "" || part === ".") continue;
+    if (part === "..") parts.pop();
+    else parts.push(part);
+  }
+  return Buffer.from(`/${parts.join("/")}`, "latin1");
+}
+
+/** Opens every grant or none: the first that fails closes the others and throws. */
+export function openGrants(inputs: readonly GrantInput[]): OpenGrant[] {
+  const opened: OpenGrant[] = [];
+  try {
+    for (const input of inputs) opened.push(openGrant(input));
+    return opened;
+  } catch (error) {
+    closeAll(opened.map((g) => g.fd));
+    throw error;
+  }
+}
+
+function openGrant(input: GrantInput): OpenGrant {
+  const path = toBytes(input.path);
+  const shown = new TextDecoder().decode(path);
+  const dest = input.dest === undefined ? absoluteGrantPath(path) : toBytes(input.dest);
+  if (!isNormalAbsolutePath(dest)) {
+    throw new PortalError("usage", `cannot grant '${shown}' at '${new TextDecoder().decode(dest)}': the destination must be an absolute path other than /, without '.' or '..'`);
+  }
+  const z = new Uint8Array(path.length + 1);
+  z.set(path);
+  const raw = libc.open(ptr(z), O_PATH | O_CLOEXEC, 0);
+  if (raw < 0) throw new PortalError("usage", `cannot grant '${shown}': ${strerror(errno())}`);
+  const fd = new OwnedFd(raw);
+  const writable = input.writable ?? false;
+  const viaFd = Buffer.from(`/proc/self/fd/${fd.fd}\0`);
+  if (libc.access(ptr(viaFd), R_OK | (writable ? W_OK : 0)) !== 0) {
+    const code = errno();
+    fd.close();
+    throw new PortalError("usage", `cannot grant '${shown}'${writable ? " read-write" : ""}: ${strerror(code)}`);
+  }
+  return { fd, dest, writable };
+}

@@ -1,0 +1,49 @@
+// The arm64 build of the spawner (cross-compiled with the arm64 Bun from the
+// npm registry), run under qemu-user with Debian's arm64 libc: it must serve
+// a request from an x86-64 client. Skipped, with the reason, where qemu-user
+// or the arm64 runtime and libc cannot be had.
+import { afterAll, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { Scratch, waitFor } from "./helpers/harness.ts";
+import { DEADLINE_MS, isListening, runExec, TextCollector } from "./helpers/cli-processes.ts";
+import { compileSpawner } from "../overlay/image-contents.ts";
+import { arm64Sysroot, qemuAarch64 } from "../overlay/arm64-sysroot.ts";
+
+const EM_AARCH64 = 183;
+
+function prepare(scratch: Scratch): { qemu: string; sysroot: string; spawner: string } | string {
+  if (process.arch === "arm64") return "this machine is arm64: the native tests cover it";
+  const qemu = qemuAarch64();
+  if (!qemu) return "qemu-user for aarch64 (qemu-aarch64-static) is not installed";
+  try {
+    const spawner = scratch.path("portal-spawner-arm64");
+    compileSpawner("arm64", spawner);
+    return { qemu, sysroot: arm64Sysroot(), spawner };
+  } catch (error) {
+    return `cannot build or run the arm64 spawner here: ${(error as Error).message}`;
+  }
+}
+
+const scratch = new Scratch();
+const ready = prepare(scratch);
+if (typeof ready === "string") console.warn(`skipping the arm64 test: ${ready}`);
+afterAll(() => scratch.cleanup());
+
+describe.skipIf(typeof ready === "string")("the arm64 spawner under qemu-user", () => {
+
+  test("is an aarch64 executable that serves a request from an x86-64 client", async () => {
+    if (typeof ready === "string") return;
+    const header = readFileSync(ready.spawner).subarray(0, 20);
+    expect(header.readUInt16LE(18)).toBe(EM_AARCH64);
+    const socket = scratch.path("arm64.sock");
+    const proc = scratch.track(Bun.spawn([ready.qemu, "-L", ready.sysroot, ready.spawner, "--socket", socket], { stdio: ["ignore", "ignore", "pipe"] }));
+    const stderr = new TextCollector(proc.stderr);
+    // Emulated start-up is slow: give it several times the usual deadline.
+    await waitFor(() => isListening(socket) || proc.exitCode !== null, `the arm64 spawner to listen (stderr: ${JSON.stringify(stderr.text)})`, DEADLINE_MS * 3);
+    const result = await runExec(scratch, ["--socket", socket, "--", "sh", "-c", "echo served; exit 7"]);
+    expect(result.stdout).toBe("served\n");
+    expect(result.code).toBe(7);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }, 300_000);
+});
