@@ -182,7 +182,7 @@ async function main(): Promise<void> {
 
     if (opts.only.has("memory")) {
       log(`spawner footprint over 2 x ${opts.requests} requests (16 concurrent)...`);
-      const m = await measureSpawnerMemory({ requests: opts.requests, concurrency: 16, settleMs: 1000 });
+      const m = await measureSpawnerMemory({ requests: opts.requests, concurrency: 16, settleMs: 2500 });
       results.memory = m;
       const mib = (x: number) => `${x >= 0 ? "+" : ""}${x.toFixed(1)} MiB`;
       const growth = m.after.rssMiB - m.idle.rssMiB;

@@ -36,7 +36,7 @@ function describeExit(proc: Subprocess, logFile: string): string {
 export async function startPortalSpawner(dir: string, extraArgs: string[] = []): Promise<Server> {
   const socket = join(dir, "portal.sock");
   const logFile = join(dir, "portal-spawner.log");
-  const proc = Bun.spawn([BUN, join(ROOT, "src/cli/portal-spawner.ts"), "--socket", socket, "--log-level", "warn", ...extraArgs], {
+  const proc = Bun.spawn([BUN, ...(process.env.BENCH_SMOL ? ["--smol"] : []), join(ROOT, "src/cli/portal-spawner.ts"), "--socket", socket, "--log-level", "warn", ...extraArgs], {
     stdio: ["ignore", "ignore", Bun.file(logFile)],
   });
   try {

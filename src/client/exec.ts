@@ -3,12 +3,12 @@
 import { ECONNREFUSED, ENOENT, EPIPE, ECONNRESET, SystemError } from "../libc/errno.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import { MSG_DONTWAIT } from "../libc/constants.ts";
-import { connectSeqpacket, sendRecord } from "../fdpass/seqpacket.ts";
+import { connectSeqpacket, peerCredentials, sendRecord } from "../fdpass/seqpacket.ts";
 import { MAX_FDS_PER_RECORD, V1_MAX_RECORD_BYTES } from "../protocol/limits.ts";
 import { exitCodeForSpawnFailure, fromWaitStatus, type Outcome } from "../protocol/outcome.ts";
 import {
   chunks, decodeHelloAck, decodeOutcome, decodeRefused, decodeStarted, encodeFdTargets, encodeHello, encodeRecord,
-  encodeGrant, encodeSignal, encodeStart, joinNulTerminated, ProtocolError, RecordType, VERSION,
+  encodeGrant, encodeSignal, encodeStart, joinNulTerminated, ProtocolError, RecordType, VERSION, type HelloAck,
 } from "../protocol/v2.ts";
 import { closeAll } from "../libc/owned-fd.ts";
 import { openGrants, type GrantInput, type OpenGrant } from "./grants.ts";
@@ -153,22 +153,36 @@ async function connect(options: ExecOptions): Promise<OwnedFd> {
   }
 }
 
-async function runV2(
-  sock: OwnedFd,
-  reader: ReplyReader,
-  options: ExecOptions,
-  grants: readonly OpenGrant[],
-  onStarted: () => void,
-  resolvePid: (pid: number | null) => void,
-): Promise<{ outcome: Outcome; pid: number | null }> {
-  const handshakeMs = options.handshakeTimeoutMs ?? 3000;
-  const send = requestSender(sock, handshakeMs);
-  const args = (options.args ?? []).map(toBytes);
-  const env = defaultEnv(options.env);
-  const cwd = options.cwd === undefined ? encoder.encode(process.cwd()) : options.cwd === null ? null : toBytes(options.cwd);
-  const fds = fdMap(options.fds ?? [0, 1, 2]);
+type RecordSender = (record: Uint8Array, fds?: readonly number[]) => Promise<void>;
 
-  await send(encodeHello());
+interface RequestBody {
+  argBytes: Uint8Array;
+  envBytes: Uint8Array;
+  cwd: Uint8Array | null;
+  fds: ReadonlyMap<number, number>;
+  grants: readonly OpenGrant[];
+  argc: number;
+  envc: number;
+}
+
+/** Everything after HELLO: ARGS, ENV, CWD, FDS, GRANT records, then START. */
+async function sendRequestBody(send: RecordSender, body: RequestBody): Promise<void> {
+  for (const part of chunks(body.argBytes)) await send(encodeRecord(RecordType.Args, part));
+  for (const part of chunks(body.envBytes)) await send(encodeRecord(RecordType.Env, part));
+  if (body.cwd) await send(encodeRecord(RecordType.Cwd, body.cwd));
+  const entries = [...body.fds];
+  for (let i = 0; i < entries.length; i += MAX_FDS_PER_RECORD) {
+    const batch = entries.slice(i, i + MAX_FDS_PER_RECORD);
+    await send(encodeFdTargets(batch.map(([target]) => target)), batch.map(([, source]) => source));
+  }
+  for (const grant of body.grants) await send(encodeGrant(grant), [grant.fd.fd]);
+  await send(encodeStart({ argc: body.argc, envc: body.envc, fdCount: body.fds.size, flags: 0 }));
+}
+
+/** Limits of spawners that answered v2 in this process, by socket path and listening pid. */
+const knownV2Spawners = new Map<string, HelloAck>();
+
+async function readAck(reader: ReplyReader, handshakeMs: number): Promise<HelloAck> {
   let ack;
   try {
     ack = await reader.next(handshakeMs);
@@ -186,6 +200,33 @@ async function runV2(
   if (ack.type !== RecordType.HelloAck) throw new PortalError("protocol", `expected HELLO_ACK, got record type 0x${ack.type.toString(16)}`);
   const limits = decodeHelloAck(ack.payload);
   if (limits.version !== VERSION) throw new PortalError("protocol", `spawner chose protocol version ${limits.version}`);
+  return limits;
+}
+
+async function runV2(
+  sock: OwnedFd,
+  reader: ReplyReader,
+  options: ExecOptions,
+  grants: readonly OpenGrant[],
+  onStarted: () => void,
+  resolvePid: (pid: number | null) => void,
+): Promise<{ outcome: Outcome; pid: number | null }> {
+  const handshakeMs = options.handshakeTimeoutMs ?? 3000;
+  const send = requestSender(sock, handshakeMs);
+  const args = (options.args ?? []).map(toBytes);
+  const env = defaultEnv(options.env);
+  const cwd = options.cwd === undefined ? encoder.encode(process.cwd()) : options.cwd === null ? null : toBytes(options.cwd);
+  const fds = fdMap(options.fds ?? [0, 1, 2]);
+
+  // A spawner that already answered v2 in this process (same path, same
+  // listening pid) gets the request right behind the HELLO: no round trip.
+  // A first contact waits for HELLO_ACK, because a v1 spawner would read a
+  // pipelined request as its own records (docs/protocol.md).
+  const spawnerKey = `${options.socket ?? (process.env.PORTAL_NAME || "./portal.sock")}\0${peerCredentials(sock).pid}`;
+  const known = knownV2Spawners.get(spawnerKey);
+  await send(encodeHello());
+  const limits = known ?? (await readAck(reader, handshakeMs));
+  knownV2Spawners.set(spawnerKey, limits);
   if (fds.size + grants.length > limits.maxFds) {
     const which = grants.length > 0 ? ` (${grants.length} of them grants)` : "";
     throw new PortalError("refused", `the spawner accepts at most ${limits.maxFds} fds, this request has ${fds.size + grants.length}${which}`);
@@ -197,16 +238,15 @@ async function runV2(
   if (requestBytes > limits.maxRequestBytes) {
     throw new PortalError("refused", `the request has ${requestBytes} bytes of arguments and environment; the spawner accepts at most ${limits.maxRequestBytes}`);
   }
-  for (const part of chunks(argBytes)) await send(encodeRecord(RecordType.Args, part));
-  for (const part of chunks(envBytes)) await send(encodeRecord(RecordType.Env, part));
-  if (cwd) await send(encodeRecord(RecordType.Cwd, cwd));
-  const entries = [...fds];
-  for (let i = 0; i < entries.length; i += MAX_FDS_PER_RECORD) {
-    const batch = entries.slice(i, i + MAX_FDS_PER_RECORD);
-    await send(encodeFdTargets(batch.map(([target]) => target)), batch.map(([, source]) => source));
+  const body = { argBytes, envBytes, cwd, fds, grants, argc: args.length, envc: env.length };
+  try {
+    await sendRequestBody(send, body);
+  } catch (error) {
+    // Pipelined into a spawner that had already refused us: its reason is queued ahead.
+    if (known && error instanceof PortalError && error.failure === "gone") await readAck(reader, handshakeMs);
+    throw error;
   }
-  for (const grant of grants) await send(encodeGrant(grant), [grant.fd.fd]);
-  await send(encodeStart({ argc: args.length, envc: env.length, fdCount: fds.size, flags: 0 }));
+  if (known) await readAck(reader, handshakeMs);
   onStarted();
 
   let pid: number | null = null;
@@ -264,7 +304,7 @@ function defaultEnv(env: EnvInput | undefined): Uint8Array[] {
  * never be read. A full socket is waited on instead, at most `timeoutMs` per
  * record (a stuck spawner).
  */
-function requestSender(sock: OwnedFd, timeoutMs: number): (record: Uint8Array, fds?: readonly number[]) => Promise<void> {
+function requestSender(sock: OwnedFd, timeoutMs: number): RecordSender {
   return async (record, fds = []) => {
     for (;;) {
       try {

@@ -52,7 +52,8 @@ export class FdWatcher {
     this.#wake = new OwnedFd(check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd"));
     const channel = new MessageChannel();
     this.#port = channel.port1;
-    this.#worker = new Worker(workerUrl());
+    // smol: the poll thread only runs a loop of FFI calls; a small heap saves ~RSS.
+    this.#worker = new Worker(workerUrl(), { smol: true } as WorkerOptions);
     this.#worker.onmessage = (event: MessageEvent<WatcherEvent[] | string>) => {
       if (typeof event.data === "string") return;
       for (const ready of event.data) this.#settle(ready);

@@ -46,6 +46,12 @@ export interface ServeOptions {
   /** A client must send its whole request within this many ms. Default 5000. */
   requestTimeoutMs?: number;
   backlog?: number;
+  /**
+   * Collect garbage once the server has been idle this long (ms). Off by
+   * default; the CLI turns it on so a device's spawner gives back the heap
+   * a burst of requests grew.
+   */
+  idleGcMs?: number;
   log?: Logger;
 }
 
@@ -87,6 +93,7 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
 
   const watcher = FdWatcher.shared();
   const connections = new Set<Promise<void>>();
+  let idleGc: ReturnType<typeof setTimeout> | undefined;
   let closing = false;
   let running = 0;
   const maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN;
@@ -131,7 +138,14 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
         log.error(`connection failed: ${error instanceof Error ? error.stack : String(error)}`),
       );
       connections.add(task);
-      void task.finally(() => connections.delete(task));
+      clearTimeout(idleGc);
+      void task.finally(() => {
+        connections.delete(task);
+        if (connections.size === 0 && options.idleGcMs !== undefined) {
+          idleGc = setTimeout(() => Bun.gc(true), options.idleGcMs);
+          idleGc.unref();
+        }
+      });
     }
   })().catch((error) => {
     if (!(error instanceof WatchCancelled)) log.error(`accept loop failed: ${String(error)}`);
@@ -146,6 +160,7 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
     close({ graceMs = 0 } = {}) {
       closed ??= (async () => {
         closing = true;
+        clearTimeout(idleGc);
         watcher.cancel(listener.fd);
         await acceptLoop;
         listener.close();
