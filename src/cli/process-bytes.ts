@@ -8,6 +8,7 @@ import { ptr } from "bun:ffi";
 import { libc } from "../libc/libc.ts";
 import { check, errno, EINTR, SystemError } from "../libc/errno.ts";
 import { O_CLOEXEC, O_RDONLY } from "../libc/constants.ts";
+import { splitAtNul } from "../protocol/nul-strings.ts";
 
 const encoder = new TextEncoder();
 
@@ -52,28 +53,16 @@ export function readLink(path: string): Uint8Array {
   }
 }
 
-function splitNul(bytes: Uint8Array): Uint8Array[] {
-  const items: Uint8Array[] = [];
-  // indexOf, not a loop over bytes: at start-up this code is still interpreted.
-  let start = 0;
-  for (let end = bytes.indexOf(0); end >= 0; end = bytes.indexOf(0, start)) {
-    items.push(bytes.subarray(start, end));
-    start = end + 1;
-  }
-  if (start < bytes.length) items.push(bytes.subarray(start));
-  return items;
-}
-
 /** The user's arguments (what process.argv.slice(2) decodes), as bytes. */
 export function argumentBytes(): Uint8Array[] {
-  const all = splitNul(readWholeFile("/proc/self/cmdline"));
+  const all = splitAtNul(readWholeFile("/proc/self/cmdline"));
   const count = process.argv.length - 2;
   // The runtime's own arguments (bun, flags, script) come first; ours are the tail.
   return count > 0 ? all.slice(all.length - count) : [];
 }
 
 export function environmentBytes(): Uint8Array[] {
-  return splitNul(readWholeFile("/proc/self/environ"));
+  return splitAtNul(readWholeFile("/proc/self/environ"));
 }
 
 export function cwdBytes(): Uint8Array {

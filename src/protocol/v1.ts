@@ -3,6 +3,7 @@
 // platform's native int: little-endian on every target we build for.
 import { V1_MAX_FDS } from "./limits.ts";
 import { joinNulTerminated, ProtocolError } from "./v2.ts";
+import { splitAtNul } from "./nul-strings.ts";
 
 /** The C client pads its fd record with two data bytes. */
 export const V1_FD_RECORD_BYTES = 2;
@@ -16,16 +17,7 @@ export function encodeV1Strings(items: readonly Uint8Array[], what: string): Uin
  * missing final NUL is tolerated (the last item runs to the end).
  */
 export function decodeV1Strings(bytes: Uint8Array): Uint8Array[] {
-  const items: Uint8Array[] = [];
-  let start = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] === 0) {
-      items.push(bytes.slice(start, i));
-      start = i + 1;
-    }
-  }
-  if (start < bytes.length) items.push(bytes.slice(start));
-  return items;
+  return splitAtNul(bytes).map((item) => item.slice());
 }
 
 export function encodeV1FdNumbers(fds: readonly number[]): Uint8Array {

@@ -3,6 +3,7 @@
 //   u16 type | u16 reserved (0) | u32 payload length | payload
 import { HEADER_BYTES, MAX_RECORD_BYTES } from "./limits.ts";
 import { SPAWN_STAGES, type Outcome, type SpawnStage } from "./outcome.ts";
+import { splitAtNul } from "./nul-strings.ts";
 
 export const VERSION = 2;
 
@@ -294,15 +295,7 @@ export function joinNulTerminated(items: readonly Uint8Array[], what: string): U
 /** Inverse of joinNulTerminated; the stream must end with NUL (or be empty). */
 export function splitNulTerminated(bytes: Uint8Array, what: string): Uint8Array[] {
   if (bytes.length > 0 && bytes[bytes.length - 1] !== 0) throw new ProtocolError(`${what} does not end with NUL`);
-  const items: Uint8Array[] = [];
-  let start = 0;
-  for (let i = 0; i < bytes.length; i++) {
-    if (bytes[i] === 0) {
-      items.push(bytes.slice(start, i));
-      start = i + 1;
-    }
-  }
-  return items;
+  return splitAtNul(bytes).map((item) => item.slice());
 }
 
 /** Cuts a byte stream into payloads that each fit one record. */
