@@ -280,12 +280,21 @@ async function runV1(sock: OwnedFd, reader: ReplyReader, options: ExecOptions): 
   const entries = [...fds].sort(([a], [b]) => a - b);
   // The C protocol has no handshake to time: wait as long as the spawner takes.
   const send = requestSender(sock, Infinity);
-  await send(envRecord);
-  await send(encodeV1Strings((options.args ?? []).map(toBytes), "argument"));
-  await send(encodeV1FdNumbers(entries.map(([target]) => target)));
-  await send(new Uint8Array(V1_FD_RECORD_BYTES), entries.map(([, source]) => source));
+  const closed = new PortalError("gone", "portal-spawner closed connection without a status");
+  try {
+    await send(envRecord);
+    await send(encodeV1Strings((options.args ?? []).map(toBytes), "argument"));
+    await send(encodeV1FdNumbers(entries.map(([target]) => target)));
+    await send(new Uint8Array(V1_FD_RECORD_BYTES), entries.map(([, source]) => source));
+  } catch (error) {
+    // v1 has no refusal record: a spawner that hangs up early (a refusal, as
+    // after the env record for a peer it does not allow) reads the same as
+    // one that hangs up after the request.
+    if (error instanceof PortalError && error.failure === "gone") throw closed;
+    throw error;
+  }
   const reply = await reader.rest(4);
-  if (reply.length === 0) throw new PortalError("gone", "portal-spawner closed connection without a status");
+  if (reply.length === 0) throw closed;
   try {
     return { outcome: fromWaitStatus(decodeV1Status(reply)), pid: null };
   } catch (error) {

@@ -9,7 +9,7 @@ import { spawnProgram, SpawnError } from "../process/spawn.ts";
 import type { Outcome } from "../protocol/outcome.ts";
 import { Refusal, type Handler, type PortalRequest } from "./request.ts";
 import { programEnvironment } from "./access-policy.ts";
-import { sandboxArgv } from "../overlay/sandbox-argv.ts";
+import { sandboxArgv } from "./sandbox-argv.ts";
 
 export interface ProgramRunnerOptions {
   /** The spawner's own PROGRAM ARGS, put before the client's args. */
