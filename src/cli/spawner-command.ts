@@ -96,6 +96,8 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
     sandbox: parsed.sandbox ? { bwrap: sandboxTool() } : undefined,
     maxChildren: number(parsed["max-children"], "max-children", DEFAULT_MAX_CHILDREN, { min: 1, integer: true }),
     idleGcMs: 1000,
+    // A spawner that cannot accept any more must exit, so its supervisor restarts it.
+    onFatal: () => process.exit(1),
     maxConnections: number(parsed["max-connections"], "max-connections", DEFAULT_MAX_CONNECTIONS, { min: 1, integer: true }),
     requestTimeoutMs: number(parsed["request-timeout"], "request-timeout", DEFAULT_REQUEST_TIMEOUT_MS / 1000) * 1000,
     maxRequestBytes: number(parsed["max-request-bytes"], "max-request-bytes", DEFAULT_MAX_REQUEST_BYTES, { min: 1, integer: true }),

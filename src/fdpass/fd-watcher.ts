@@ -47,6 +47,7 @@ export class FdWatcher {
   readonly #pending = new Map<number, Pending>();
   #nextId = 1;
   #referenced = false;
+  #failure: Error | null = null;
 
   private constructor() {
     this.#wake = new OwnedFd(check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd"));
@@ -57,6 +58,14 @@ export class FdWatcher {
     this.#worker.onmessage = (event: MessageEvent<WatcherEvent[] | string>) => {
       if (typeof event.data === "string") return;
       for (const ready of event.data) this.#settle(ready);
+    };
+    // Without its thread nothing would ever wake again: fail every wait, now and later.
+    this.#worker.onerror = (event: ErrorEvent) => {
+      this.#failure = new Error(`the fd watcher thread failed: ${event.message}`);
+      const pending = [...this.#pending.values()];
+      this.#pending.clear();
+      this.#updateRef();
+      for (const wait of pending) wait.reject(this.#failure);
     };
     this.#worker.postMessage({ port: channel.port2, wakeFd: this.#wake.fd }, [channel.port2 as never]);
     this.#worker.unref();
@@ -83,6 +92,7 @@ export class FdWatcher {
   }
 
   #watch(fd: number, events: number): Promise<number> {
+    if (this.#failure) return Promise.reject(this.#failure);
     if (this.#pending.has(fd)) return Promise.reject(new Error(`fd ${fd} is already being waited on`));
     const id = this.#nextId++;
     const promise = new Promise<number>((resolve, reject) => this.#pending.set(fd, { id, resolve, reject }));

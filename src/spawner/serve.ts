@@ -53,6 +53,8 @@ export interface ServeOptions {
    */
   idleGcMs?: number;
   log?: Logger;
+  /** Called if the server can no longer accept connections (its poll thread died). */
+  onFatal?: (error: Error) => void;
 }
 
 export interface PortalServer {
@@ -148,7 +150,9 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
       });
     }
   })().catch((error) => {
-    if (!(error instanceof WatchCancelled)) log.error(`accept loop failed: ${String(error)}`);
+    if (error instanceof WatchCancelled) return;
+    log.error(`accept loop failed: ${String(error)}`);
+    options.onFatal?.(error instanceof Error ? error : new Error(String(error)));
   });
 
   let closed: Promise<void> | null = null;
