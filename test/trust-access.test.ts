@@ -2,7 +2,7 @@
 // (with real clients running as nobody), the PORTAL_PEER_* variables the
 // spawner sets itself, the environment policy, and the fixed PROGRAM.
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { BUN, EXEC, Scratch } from "./helpers/harness.ts";
 import { OwnedFd } from "../src/libc/owned-fd.ts";
 import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
@@ -261,5 +261,26 @@ describe("a spawner started with a PROGRAM only ever runs that PROGRAM", () => {
     const result = await runExec(scratch, ["--one-shot", "--socket", spawner.socket, "--cwd", dir, "--", "x"]);
     expect(result).toMatchObject({ code: 0, stdout: "own tool x\n" });
     expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe("the socket's directory", () => {
+  test("a missing directory is created private: 0700, with search permission only for classes the socket mode admits", async () => {
+    const cases: Array<{ mode?: string; dirMode: number; socketMode: number }> = [
+      { dirMode: 0o700, socketMode: 0o600 },
+      { mode: "0660", dirMode: 0o710, socketMode: 0o660 },
+      { mode: "0666", dirMode: 0o711, socketMode: 0o666 },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const socket = scratch.path(`run-${i}/nested/portal.sock`);
+      const spawner = await startSpawner(scratch, socket, ["--socket", socket, ...(c.mode ? ["--mode", c.mode] : [])]);
+      expect(statSync(scratch.path(`run-${i}/nested`)).mode & 0o7777).toBe(c.dirMode);
+      expect(statSync(socket).mode & 0o777).toBe(c.socketMode);
+      // Usable, not just present.
+      const result = await runExec(scratch, ["--one-shot", "--socket", socket, "--", "/bin/sh", "-c", "exit 3"]);
+      expect(result.code).toBe(3);
+      spawner.proc.kill("SIGTERM");
+      await spawner.proc.exited;
+    }
   });
 });
