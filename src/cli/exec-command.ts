@@ -64,6 +64,8 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     waitForSocket: oneShot ? false : options.timeoutSeconds !== undefined ? options.timeoutSeconds * 1000 : true,
     onWaiting: () => process.stderr.write(`portal-exec: waiting for spawner at '${socket}'...\n`),
     handshakeTimeoutMs: options.handshakeSeconds !== undefined ? options.handshakeSeconds * 1000 : undefined,
+    // This process has nothing else to do meanwhile: skip starting Bun's fd reader.
+    waitInThread: true,
   });
   relaySignals(remote);
 

@@ -18,7 +18,16 @@ export class ReplyTimeout extends Error {
   }
 }
 
-export class ReplyReader {
+/** Where a client's replies come from: Bun's fd reader, or poll(2) (polling-reply-reader.ts). */
+export interface ReplySource {
+  /** The next v2 record, or null at end of file. */
+  next(timeoutMs?: number): Promise<Record | null>;
+  /** Everything until end of file, undecoded (protocol v1's 4-byte status). */
+  rest(limit: number): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export class ReplyReader implements ReplySource {
   readonly #fd: OwnedFd;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #decoder = new RecordStreamDecoder();
