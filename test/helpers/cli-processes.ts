@@ -5,35 +5,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { BUN, EXEC, SPAWNER, waitFor, type Scratch } from "./harness.ts";
-import { isListening, catchesSignal, envWithoutPortal as cleanEnv } from "./harness.ts";
-export { isListening, catchesSignal, cleanEnv };
+import { isListening, catchesSignal, envWithoutPortal as cleanEnv, TextCollector } from "./harness.ts";
+export { isListening, catchesSignal, cleanEnv, TextCollector };
 
 const V1_SPAWNER = join(import.meta.dir, "v1-spawner.ts");
 
 /** Generous: the machine is shared and loaded. */
 export const DEADLINE_MS = 20_000;
-
-/** Collects a stream's text as it arrives, so a test can wait for a line. */
-export class TextCollector {
-  text = "";
-  readonly done: Promise<void>;
-
-  constructor(stream: ReadableStream<Uint8Array> | null | undefined | number) {
-    const decoder = new TextDecoder();
-    this.done =
-      stream && typeof stream === "object"
-        ? (async () => {
-            for await (const chunk of stream) this.text += decoder.decode(chunk, { stream: true });
-          })().catch(() => {})
-        : Promise.resolve();
-  }
-
-  /** Resolves with the first match of `pattern` once it has been printed. */
-  async waitFor(pattern: RegExp, what = String(pattern), timeoutMs = DEADLINE_MS): Promise<RegExpMatchArray> {
-    return waitFor(() => this.text.match(pattern), `${what} (text so far: ${JSON.stringify(this.text)})`, timeoutMs);
-  }
-}
-
 
 
 export interface Running {

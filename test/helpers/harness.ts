@@ -139,3 +139,24 @@ export function envWithoutPortal(extra: Record<string, string | undefined> = {})
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("PORTAL_")) env[key] = value;
   return { ...env, ...extra };
 }
+
+/** Collects a stream's text as it arrives, so a test can wait for a line. */
+export class TextCollector {
+  text = "";
+  readonly done: Promise<void>;
+
+  constructor(stream: ReadableStream<Uint8Array> | null | undefined | number) {
+    const decoder = new TextDecoder();
+    this.done =
+      stream && typeof stream === "object"
+        ? (async () => {
+            for await (const chunk of stream) this.text += decoder.decode(chunk, { stream: true });
+          })().catch(() => {})
+        : Promise.resolve();
+  }
+
+  /** Resolves with the first match of `pattern` once it has been printed. */
+  async waitFor(pattern: RegExp, what = String(pattern), timeoutMs = 30_000): Promise<RegExpMatchArray> {
+    return waitFor(() => this.text.match(pattern), `${what} (text so far: ${JSON.stringify(this.text.slice(-2000))})`, timeoutMs);
+  }
+}

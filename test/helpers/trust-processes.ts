@@ -6,32 +6,11 @@
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { BUN, EXEC, SPAWNER, childPids, waitFor, type Scratch } from "./harness.ts";
-import { isListening, catchesSignal, envWithoutPortal as baseEnv } from "./harness.ts";
-export { isListening, catchesSignal, baseEnv };
+import { isListening, catchesSignal, envWithoutPortal as baseEnv, TextCollector as Output } from "./harness.ts";
+export { isListening, catchesSignal, baseEnv, Output };
 
 /** Generous: the machine is shared with other test runs. */
 export const DEADLINE_MS = 30_000;
-
-/** Collects a stream's text as it arrives, so a test can wait for a line. */
-export class Output {
-  text = "";
-  readonly done: Promise<void>;
-
-  constructor(stream: ReadableStream<Uint8Array> | number | null | undefined) {
-    const decoder = new TextDecoder();
-    this.done =
-      stream && typeof stream === "object"
-        ? (async () => {
-            for await (const chunk of stream) this.text += decoder.decode(chunk, { stream: true });
-          })().catch(() => {})
-        : Promise.resolve();
-  }
-
-  async waitFor(pattern: RegExp, timeoutMs = DEADLINE_MS): Promise<RegExpMatchArray> {
-    return waitFor(() => this.text.match(pattern), `${pattern} in ${JSON.stringify(this.text.slice(-2000))}`, timeoutMs);
-  }
-}
-
 
 
 
