@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { BUN, EXEC, SPAWNER, waitFor, type Scratch } from "./harness.ts";
-import { isListening, catchesSignal, envWithoutPortal as cleanEnv, TextCollector } from "./harness.ts";
+import { isListening, catchesSignal, envWithoutPortal as cleanEnv, startProcess, TextCollector, type Proc, type StartOptions } from "./harness.ts";
 export { isListening, catchesSignal, cleanEnv, TextCollector };
 
 const V1_SPAWNER = join(import.meta.dir, "v1-spawner.ts");
@@ -13,32 +13,11 @@ const V1_SPAWNER = join(import.meta.dir, "v1-spawner.ts");
 /** Generous: the machine is shared and loaded. */
 export const DEADLINE_MS = 20_000;
 
-
-export interface Running {
-  proc: Subprocess<"ignore" | "pipe" | number, "pipe", "pipe">;
-  stdout: TextCollector;
-  stderr: TextCollector;
-}
-
-export interface StartOptions {
-  env?: Record<string, string | undefined>;
-  cwd?: string;
-  /** stdin, and extra fds from 3 on (index 0 is the child's fd 3). */
-  stdin?: "ignore" | "pipe" | number;
-  extraFds?: number[];
-  /** Run under another program first (e.g. ["prlimit", "--core=unlimited"]). */
-  wrapper?: string[];
-}
+export type Running = Proc;
+export type { StartOptions };
 
 function start(script: string, args: string[], options: StartOptions, scratch: Scratch): Running {
-  const proc = scratch.track(
-    Bun.spawn([...(options.wrapper ?? []), BUN, script, ...args], {
-      cwd: options.cwd ?? scratch.dir,
-      env: options.env ?? cleanEnv(),
-      stdio: [options.stdin ?? "ignore", "pipe", "pipe", ...(options.extraFds ?? [])],
-    }),
-  ) as Running["proc"];
-  return { proc, stdout: new TextCollector(proc.stdout), stderr: new TextCollector(proc.stderr) };
+  return startProcess(scratch, [BUN, script, ...args], options);
 }
 
 /** Starts portal-exec with `args` (nothing added: pass --socket yourself). */
@@ -147,7 +126,6 @@ export function commandName(pid: number): string | null {
 export async function waitForExec(pid: number, name: string): Promise<void> {
   await waitFor(() => commandName(pid) === name, `pid ${pid} to exec ${name} (it runs ${commandName(pid)})`, DEADLINE_MS);
 }
-
 
 /**
  * Process groups started by a spawner for a test (the programs lead their own

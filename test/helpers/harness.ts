@@ -160,3 +160,31 @@ export class TextCollector {
     return waitFor(() => this.text.match(pattern), `${what} (text so far: ${JSON.stringify(this.text.slice(-2000))})`, timeoutMs);
   }
 }
+
+export interface StartOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  stdin?: "ignore" | "pipe" | number;
+  /** The child's fds 3, 4, ... */
+  extraFds?: number[];
+  /** Command put in front of the program (setpriv, prlimit, systemd-socket-activate, ...). */
+  wrapper?: string[];
+}
+
+export interface Proc {
+  proc: Subprocess<"ignore" | "pipe" | number, "pipe", "pipe">;
+  stdout: TextCollector;
+  stderr: TextCollector;
+}
+
+/** Starts `argv` (cwd: the scratch dir; env: without PORTAL_*) with stdout/stderr collected; cleanup() ends it. */
+export function startProcess(scratch: Scratch, argv: string[], options: StartOptions = {}): Proc {
+  const proc = scratch.track(
+    Bun.spawn([...(options.wrapper ?? []), ...argv], {
+      cwd: options.cwd ?? scratch.dir,
+      env: options.env ?? envWithoutPortal(),
+      stdio: [options.stdin ?? "ignore", "pipe", "pipe", ...(options.extraFds ?? [])],
+    }),
+  ) as Proc["proc"];
+  return { proc, stdout: new TextCollector(proc.stdout), stderr: new TextCollector(proc.stderr) };
+}

@@ -6,40 +6,14 @@
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { BUN, EXEC, SPAWNER, childPids, waitFor, type Scratch } from "./harness.ts";
-import { isListening, catchesSignal, envWithoutPortal as baseEnv, TextCollector as Output } from "./harness.ts";
+import { isListening, catchesSignal, envWithoutPortal as baseEnv, startProcess, TextCollector as Output, type Proc, type StartOptions } from "./harness.ts";
 export { isListening, catchesSignal, baseEnv, Output };
 
 /** Generous: the machine is shared with other test runs. */
 export const DEADLINE_MS = 30_000;
 
-
-
-export interface Proc {
-  proc: Subprocess<"ignore" | "pipe" | number, "pipe", "pipe">;
-  stdout: Output;
-  stderr: Output;
-}
-
-export interface StartOptions {
-  env?: Record<string, string | undefined>;
-  cwd?: string;
-  stdin?: "ignore" | "pipe" | number;
-  /** The child's fds 3, 4, ... */
-  extraFds?: number[];
-  /** Command put in front of `bun script` (setpriv, systemd-socket-activate, sh -c ...). */
-  wrapper?: string[];
-}
-
-export function startProcess(scratch: Scratch, argv: string[], options: StartOptions = {}): Proc {
-  const proc = scratch.track(
-    Bun.spawn(argv, {
-      cwd: options.cwd ?? scratch.dir,
-      env: options.env ?? baseEnv(),
-      stdio: [options.stdin ?? "ignore", "pipe", "pipe", ...(options.extraFds ?? [])],
-    }),
-  ) as Proc["proc"];
-  return { proc, stdout: new Output(proc.stdout), stderr: new Output(proc.stderr) };
-}
+export type { Proc, StartOptions };
+export { startProcess };
 
 export interface Finished {
   code: number | null;
@@ -71,7 +45,7 @@ export async function finish(run: Proc, timeoutMs = DEADLINE_MS): Promise<Finish
 
 /** portal-exec with exactly `args`, optionally wrapped (e.g. in setpriv). */
 export function startExec(scratch: Scratch, args: string[], options: StartOptions = {}): Proc {
-  return startProcess(scratch, [...(options.wrapper ?? []), BUN, EXEC, ...args], options);
+  return startProcess(scratch, [BUN, EXEC, ...args], options);
 }
 
 export async function runExec(scratch: Scratch, args: string[], options: StartOptions = {}): Promise<Finished> {
@@ -89,7 +63,7 @@ export interface SpawnerProc extends Proc {
  * log if it exits first.
  */
 export async function startSpawner(scratch: Scratch, socket: string, args: string[], options: StartOptions = {}): Promise<SpawnerProc> {
-  const run = startProcess(scratch, [...(options.wrapper ?? []), BUN, SPAWNER, ...args], options);
+  const run = startProcess(scratch, [BUN, SPAWNER, ...args], options);
   const ended = () => run.proc.exitCode !== null || run.proc.signalCode !== null;
   await waitFor(() => (isListening(socket) && catchesSignal(run.proc.pid, 15)) || ended(), `spawner listening on ${socket}`, DEADLINE_MS);
   if (ended()) {
