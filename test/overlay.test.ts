@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUN, PORTAL, Scratch, processExists, waitFor } from "./helpers/harness.ts";
+import { BUN, PORTAL, Scratch, processExists, waitFor, whyNobodyCannotRun } from "./helpers/harness.ts";
 import { cleanEnv, DEADLINE_MS, runExec } from "./helpers/cli-processes.ts";
 import {
   loopDevicesFor, mountsUnder, overlayUnavailable, privateImage, releaseMountsUnder, startOverlayRun, waitForLoopsReleased,
@@ -195,7 +195,10 @@ describe.skipIf(unavailable !== null)("portal overlay run", () => {
   });
 });
 
-describe.skipIf(process.getuid?.() !== 0 || !Bun.which("setpriv"))("portal overlay run without root", () => {
+const nobodyCannotRun = whyNobodyCannotRun(PORTAL);
+if (nobodyCannotRun) console.warn(`overlay: skipping the test that runs portal as nobody: ${nobodyCannotRun}`);
+
+describe.skipIf(nobodyCannotRun !== null)("portal overlay run without root", () => {
   test("says that it needs root and why, and mounts nothing", async () => {
     const proc = Bun.spawn(
       ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", BUN, PORTAL, "overlay", "run", "/nonexistent.squashfs", "--socket", "/tmp/never.sock"],

@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUN, EXEC, Scratch } from "./helpers/harness.ts";
+import { BUN, EXEC, Scratch, whyNobodyCannotRun } from "./helpers/harness.ts";
 import { cleanEnv, runExec, startSpawner, type RunningSpawner } from "./helpers/cli-processes.ts";
 import { overlayUnavailable, releaseMountsUnder, startOverlayRun, privateImage } from "./helpers/overlay-run.ts";
 import { decodeGrant, encodeGrant, decodeRecord, GRANT_WRITABLE, RecordType } from "../src/protocol/v2.ts";
@@ -102,7 +102,8 @@ describe.skipIf(unavailable !== null)("portal-spawner --sandbox", () => {
   });
 
   test("a caller can only grant what it may read itself (O_PATH alone would not ask)", async () => {
-    if (!Bun.which("setpriv")) return console.warn("skipped: setpriv (util-linux) is not installed");
+    const whyNot = whyNobodyCannotRun(EXEC);
+    if (whyNot) return console.warn(`skipped: ${whyNot}`);
     const closed = scratch.path("closed");
     mkdirSync(closed, { recursive: true });
     writeFileSync(join(closed, "root-only.txt"), "root only\n");

@@ -3,7 +3,7 @@
 // spawner sets itself, the environment policy, and the fixed PROGRAM.
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { BUN, EXEC, Scratch } from "./helpers/harness.ts";
+import { BUN, EXEC, Scratch, whyNobodyCannotRun } from "./helpers/harness.ts";
 import { OwnedFd } from "../src/libc/owned-fd.ts";
 import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
 import { baseEnv, finish, runExec, startExec, startSpawner, type SpawnerProc } from "./helpers/trust-processes.ts";
@@ -24,14 +24,8 @@ const AS_NOBODY = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clea
 
 /** Why clients cannot be run as nobody here, or null if they can. */
 function cannotSwitchUser(): string | null {
-  if (process.getuid?.() !== 0) return "not running as root";
-  if (Bun.which("setpriv") === null) return "setpriv is not installed";
   if (NOBODY_UID < 0 || NOGROUP_GID < 0) return "no 'nobody' user or 'nogroup' group";
-  // The checkout must be readable by nobody (home directories often are not).
-  const probe = Bun.spawnSync([...AS_NOBODY, BUN, "--version"], { env: { ...process.env, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" } });
-  const readable = Bun.spawnSync([...AS_NOBODY, "/bin/sh", "-c", 'test -r "$0"', EXEC]);
-  if (probe.exitCode !== 0 || readable.exitCode !== 0) return `user nobody cannot run ${BUN} or read ${EXEC}`;
-  return null;
+  return whyNobodyCannotRun(EXEC);
 }
 const whyNot = cannotSwitchUser();
 if (whyNot) console.warn(`trust-access: skipping the tests that run clients as nobody: ${whyNot}`);

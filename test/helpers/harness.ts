@@ -188,3 +188,18 @@ export function startProcess(scratch: Scratch, argv: string[], options: StartOpt
   ) as Proc["proc"];
   return { proc, stdout: new TextCollector(proc.stdout), stderr: new TextCollector(proc.stderr) };
 }
+
+/**
+ * Why a test cannot run `script` as user nobody here, or null if it can: it
+ * needs root, setpriv, and a checkout nobody can read (a clone inside a
+ * private directory, such as one made by mktemp -d, is not).
+ */
+export function whyNobodyCannotRun(script: string): string | null {
+  if (process.getuid?.() !== 0) return "not running as root";
+  if (Bun.which("setpriv") === null) return "setpriv is not installed";
+  const asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+  const env = { ...process.env, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0", HOME: "/nonexistent" };
+  const runs = Bun.spawnSync([...asNobody, BUN, "--version"], { env, cwd: "/" }).exitCode === 0;
+  const reads = Bun.spawnSync([...asNobody, "/bin/sh", "-c", 'test -r "$0"', script], { cwd: "/" }).exitCode === 0;
+  return runs && reads ? null : `user nobody cannot run ${BUN} or read ${script}`;
+}
