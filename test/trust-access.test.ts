@@ -3,7 +3,7 @@
 // spawner sets itself, the environment policy, and the fixed PROGRAM.
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { BUN, EXEC, Scratch, whyNobodyCannotRun } from "./helpers/harness.ts";
+import { EXEC, Scratch, whyNobodyCannotRun } from "./helpers/harness.ts";
 import { OwnedFd } from "../src/libc/owned-fd.ts";
 import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
 import { baseEnv, finish, runExec, startExec, startSpawner, type SpawnerProc } from "./helpers/trust-processes.ts";
