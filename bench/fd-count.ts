@@ -1,18 +1,15 @@
 // One request carrying N fds, end to end: the client sends them (253 per
 // record), the spawner receives them, the program starts with all of them at
 // their target numbers, exits, and the outcome comes back.
-import { ptr } from "bun:ffi";
-import { libc } from "../src/libc/libc.ts";
-import { check } from "../src/libc/errno.ts";
 import { OwnedFd, closeAll } from "../src/libc/owned-fd.ts";
-import { O_CLOEXEC, O_RDWR } from "../src/libc/constants.ts";
+import { O_RDWR } from "../src/libc/constants.ts";
+import { openFile } from "../src/libc/file.ts";
 import { exec } from "../src/client/exec.ts";
 
-const DEV_NULL = new TextEncoder().encode("/dev/null\0");
 
 function openDevNull(count: number): OwnedFd[] {
   const fds: OwnedFd[] = [];
-  for (let i = 0; i < count; i++) fds.push(new OwnedFd(check(libc.open(ptr(DEV_NULL), O_RDWR | O_CLOEXEC, 0), "open /dev/null")));
+  for (let i = 0; i < count; i++) fds.push(openFile("/dev/null", O_RDWR));
   return fds;
 }
 

@@ -2,11 +2,10 @@
 // to the moment the program is dead. The program holds the write end of a
 // pipe whose read end stays here; the kernel closes it when the program dies,
 // so end-of-file on the read end is the death, seen without the spawner's help.
-import { ptr } from "bun:ffi";
-import { libc } from "../src/libc/libc.ts";
-import { check } from "../src/libc/errno.ts";
-import { OwnedFd } from "../src/libc/owned-fd.ts";
-import { O_CLOEXEC } from "../src/libc/constants.ts";
+import type { OwnedFd } from "../src/libc/owned-fd.ts";
+import { pipe as makePipe, readInto } from "../src/libc/file.ts";
+import { PollList } from "../src/libc/poll.ts";
+import { POLLIN } from "../src/libc/constants.ts";
 import { start } from "../src/client/exec.ts";
 
 /** Says "started" on fd 3, then becomes a process that only a signal ends. */
@@ -14,9 +13,8 @@ const PROGRAM = ["/bin/sh", "-c", "echo >&3; exec sleep 1000"];
 const DEADLINE_MS = 10_000;
 
 function pipe(): { read: OwnedFd; write: OwnedFd } {
-  const fds = new Int32Array(2);
-  check(libc.pipe2(ptr(fds), O_CLOEXEC), "pipe2");
-  return { read: new OwnedFd(fds[0]!), write: new OwnedFd(fds[1]!) };
+  const [read, write] = makePipe();
+  return { read, write };
 }
 
 /**
@@ -25,10 +23,10 @@ function pipe(): { read: OwnedFd; write: OwnedFd } {
  * own part (sending the SIGNAL record) was done synchronously.
  */
 function readByte(fd: OwnedFd): boolean {
-  const pollfd = new Int32Array([fd.fd, 1 /* POLLIN */]);
-  if (libc.poll(ptr(pollfd), 1, DEADLINE_MS) !== 1) throw new Error(`no event on the program's pipe within ${DEADLINE_MS} ms`);
-  const byte = new Uint8Array(1);
-  return Number(libc.read(fd.fd, ptr(byte), 1)) === 1;
+  const list = new PollList(1);
+  list.add(fd.fd, POLLIN);
+  if (list.wait(DEADLINE_MS) !== 1) throw new Error(`no event on the program's pipe within ${DEADLINE_MS} ms`);
+  return readInto(fd.fd, new Uint8Array(1)) === 1;
 }
 
 /** Through the library: RemoteProcess.kill() sends the SIGNAL record. */

@@ -54,7 +54,7 @@ export function arm64Runtime(): string {
 /**
  * Compiles `entry` (a path under src/) into one executable for `arch`. The
  * FdWatcher's worker is a second entrypoint; `--root src` fixes where it
- * lands inside the executable (src/fdpass/fd-watcher.ts looks for it there).
+ * lands inside the executable (src/fdwatch/fd-watcher.ts looks for it there).
  */
 export function compileExecutable(entry: string, arch: Arch, outfile: string): void {
   mkdirSync(join(outfile, ".."), { recursive: true });
@@ -63,7 +63,7 @@ export function compileExecutable(entry: string, arch: Arch, outfile: string): v
     [
       BUN, "build", "--compile", `--target=bun-linux-${arch}`, ...cross,
       "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig", "--minify", "--root", "src",
-      entry, "src/fdpass/fd-watcher-worker.ts", "--outfile", outfile,
+      entry, "src/fdwatch/fd-watcher-worker.ts", "--outfile", outfile,
     ],
     `compiling ${entry} for linux-${arch}`,
   );

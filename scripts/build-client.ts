@@ -21,7 +21,7 @@ export const CLIENT_ENTRY = join(ROOT, "src/cli/portal-exec.ts");
  * fit the socket buffer, but then it must be there: Workers are separate
  * entry points of a build.
  */
-const WORKER_ENTRY = join(ROOT, "src/fdpass/fd-watcher-worker.ts");
+const WORKER_ENTRY = join(ROOT, "src/fdwatch/fd-watcher-worker.ts");
 const WORKER_URL = `URL("./fd-watcher-worker.ts"`;
 
 /**
@@ -41,7 +41,7 @@ export const COMPILE_FLAGS = [
 ];
 
 export async function buildExecutable(entry: string, outfile: string, extra: string[] = []): Promise<void> {
-  // fd-watcher.ts expects the worker at fdpass/fd-watcher-worker.ts inside the executable.
+  // fd-watcher.ts expects the worker at fdwatch/fd-watcher-worker.ts inside the executable.
   await run([process.execPath, "build", entry, WORKER_ENTRY, "--root", join(ROOT, "src"), ...COMPILE_FLAGS, ...extra, "--outfile", outfile]);
 }
 

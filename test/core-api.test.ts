@@ -2,12 +2,10 @@
 // for every way a program can end, signals forwarded by kill(), and serve()
 // with a handler of its own (args, env, cwd, fds, exit code, refusal).
 import { test, expect, beforeAll, afterAll, describe, setDefaultTimeout } from "bun:test";
-import { ptr } from "bun:ffi";
 import { chmodSync, mkdirSync, readSync, writeFileSync, writeSync } from "node:fs";
 import { exec, start, serve, PortalError, Refusal, OwnedFd, type PortalRequest, type ExecResult } from "../src/index.ts";
-import { libc } from "../src/libc/libc.ts";
-import { check } from "../src/libc/errno.ts";
-import { MFD_CLOEXEC, O_CLOEXEC, O_NONBLOCK } from "../src/libc/constants.ts";
+import { O_CLOEXEC, O_NONBLOCK } from "../src/libc/constants.ts";
+import { memFd } from "../src/libc/file.ts";
 import { acceptSeqpacket, listenSeqpacket, receiveRecord, sendRecord } from "../src/fdpass/seqpacket.ts";
 import { encodeHelloAck, isHello, VERSION } from "../src/protocol/v2.ts";
 import { MAX_RECORD_BYTES } from "../src/protocol/limits.ts";
@@ -175,7 +173,7 @@ async function withServer(handler: (request: PortalRequest) => unknown, body: (s
 }
 
 function memfd(): OwnedFd {
-  return new OwnedFd(check(libc.memfd_create(ptr(Buffer.from("portal-api-test\0")), MFD_CLOEXEC), "memfd_create"));
+  return memFd("portal-api-test");
 }
 
 describe("serve(options, handler)", () => {

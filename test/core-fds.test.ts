@@ -5,7 +5,7 @@
 import { test, expect, beforeAll, afterAll, describe, setDefaultTimeout } from "bun:test";
 import { chmodSync, existsSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { exec, PortalError, type OwnedFd } from "../src/index.ts";
-import { FdWatcher } from "../src/fdpass/fd-watcher.ts";
+import { FdWatcher } from "../src/fdwatch/fd-watcher.ts";
 import { ownedFdCount } from "../src/libc/owned-fd.ts";
 import { BUN, EXEC, Scratch, childPids, openFds, waitFor } from "./helpers/harness.ts";
 import { listeningSpawner } from "./helpers/listening-spawner.ts";

@@ -4,14 +4,11 @@
 // info-beamer does on a Pi 5: fd 3 = the buffer to render into (a memfd
 // standing in for the dmabuf), fd 0 = commands, fd 1 = status, fd 2 = debug.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ptr } from "bun:ffi";
 import { ftruncateSync, readlinkSync, readSync, existsSync, mkdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { libc } from "../src/libc/libc.ts";
-import { check } from "../src/libc/errno.ts";
 import { OwnedFd } from "../src/libc/owned-fd.ts";
-import { MFD_CLOEXEC } from "../src/libc/constants.ts";
+import { memFd } from "../src/libc/file.ts";
 import { drawFrame, HEIGHT, WIDTH } from "../src/demo/renderer.ts";
 import { BUN, PORTAL, Scratch, processExists, waitFor } from "./helpers/harness.ts";
 import { cleanEnv, DEADLINE_MS, TextCollector } from "./helpers/cli-processes.ts";
@@ -40,7 +37,7 @@ async function spawnerPid(service: Service, n: number): Promise<number> {
 
 /** info-beamer's side of one content item: start ./content with the four fds, drive it, read the buffer. */
 async function playContentItem(packageDir: string, frames: number) {
-  const buffer = new OwnedFd(check(libc.memfd_create(ptr(Buffer.from("dmabuf-stand-in\0")), MFD_CLOEXEC), "memfd_create"));
+  const buffer = memFd("dmabuf-stand-in");
   try {
     ftruncateSync(buffer.fd, FRAME_BYTES);
     const content = Bun.spawn([join(packageDir, "content")], {

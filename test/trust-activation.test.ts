@@ -5,13 +5,11 @@
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ptr } from "bun:ffi";
 import { BUN, ROOT, SPAWNER, Scratch, waitFor } from "./helpers/harness.ts";
-import { libc } from "../src/libc/libc.ts";
-import { check } from "../src/libc/errno.ts";
 import { OwnedFd } from "../src/libc/owned-fd.ts";
-import { AF_UNIX, O_CLOEXEC, O_NONBLOCK, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM } from "../src/libc/constants.ts";
-import { sockaddrUn } from "../src/libc/structs.ts";
+import { bindUnix, listenOn, unixSocket } from "../src/libc/socket.ts";
+import { makePipe, readNow as readNowBytes } from "./helpers/fd-fixtures.ts";
+import { O_CLOEXEC, O_NONBLOCK, SOCK_DGRAM, SOCK_SEQPACKET, SOCK_STREAM } from "../src/libc/constants.ts";
 import { listenSeqpacket } from "../src/fdpass/seqpacket.ts";
 import { exec } from "../src/index.ts";
 import { NotifySocket } from "./helpers/notify-socket.ts";
@@ -37,17 +35,15 @@ function own(fd: OwnedFd): OwnedFd {
 }
 
 function pipe(): { read: OwnedFd; write: OwnedFd } {
-  const ends = new Int32Array(2);
-  check(libc.pipe2(ptr(ends), O_CLOEXEC | O_NONBLOCK), "pipe2");
-  return { read: own(new OwnedFd(ends[0]!)), write: own(new OwnedFd(ends[1]!)) };
+  const p = makePipe(O_CLOEXEC | O_NONBLOCK);
+  return { read: own(p.read), write: own(p.write) };
 }
 
 /** What a non-blocking read returns now: bytes, "eof", or "empty" while a writer is still open. */
 function readNow(fd: OwnedFd): string | "eof" | "empty" {
-  const buffer = new Uint8Array(256);
-  const n = Number(libc.read(fd.fd, ptr(buffer), buffer.length));
-  if (n > 0) return new TextDecoder().decode(buffer.subarray(0, n));
-  return n === 0 ? "eof" : "empty";
+  const got = readNowBytes(fd);
+  if (got instanceof Uint8Array) return new TextDecoder().decode(got);
+  return got;
 }
 
 /** A request that proves the spawner serves `socket`. */
@@ -144,14 +140,13 @@ describe("socket activation", () => {
   });
 
   function unboundSocket(type: number): OwnedFd {
-    return own(new OwnedFd(check(libc.socket(AF_UNIX, type | SOCK_CLOEXEC, 0), "socket")));
+    return own(unixSocket(type));
   }
 
   function listeningStream(path: string): OwnedFd {
     const sock = unboundSocket(SOCK_STREAM);
-    const addr = sockaddrUn(Buffer.from(path));
-    check(libc.bind(sock.fd, ptr(addr.bytes), addr.length), "bind");
-    check(libc.listen(sock.fd, 4), "listen");
+    bindUnix(sock, Buffer.from(path));
+    listenOn(sock, 4);
     return sock;
   }
 

@@ -6,14 +6,13 @@
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ptr } from "bun:ffi";
 import { BUN, Scratch, processExists, waitFor } from "./helpers/harness.ts";
-import { libc } from "../src/libc/libc.ts";
-import { check } from "../src/libc/errno.ts";
-import { OwnedFd } from "../src/libc/owned-fd.ts";
+import type { OwnedFd } from "../src/libc/owned-fd.ts";
+import { tryWrite } from "../src/libc/file.ts";
+import { makePipe, readNow } from "./helpers/fd-fixtures.ts";
 import { O_CLOEXEC, O_NONBLOCK } from "../src/libc/constants.ts";
 import { acceptSeqpacket, listenSeqpacket, sendRecord } from "../src/fdpass/seqpacket.ts";
-import { FdWatcher } from "../src/fdpass/fd-watcher.ts";
+import { FdWatcher } from "../src/fdwatch/fd-watcher.ts";
 import { RecordReader } from "../src/fdpass/record-reader.ts";
 import { exec, start, PortalError } from "../src/index.ts";
 import { encodeHelloAck, encodeRefused, RefusalCode } from "../src/protocol/v2.ts";
@@ -40,17 +39,14 @@ afterEach(async () => {
 });
 
 function pipe(flags = O_CLOEXEC | O_NONBLOCK): { read: OwnedFd; write: OwnedFd } {
-  const ends = new Int32Array(2);
-  check(libc.pipe2(ptr(ends), flags), "pipe2");
-  const p = { read: new OwnedFd(ends[0]!), write: new OwnedFd(ends[1]!) };
+  const p = makePipe(flags);
   fds.push(p.read, p.write);
   return p;
 }
 
 /** True once no writer is left on the pipe (a non-blocking read returns 0). */
 function writersGone(read: OwnedFd): boolean {
-  const buffer = new Uint8Array(64);
-  return Number(libc.read(read.fd, ptr(buffer), buffer.length)) === 0;
+  return readNow(read) === "eof";
 }
 
 async function spawnerAt(socket: string, args: string[] = []): Promise<SpawnerProc & { baseline: number }> {
@@ -174,7 +170,7 @@ describe("programs and their stdio", () => {
     // stdin is a full pipe whose writer stays open; the program never reads it.
     const full = pipe();
     const chunk = new Uint8Array(4096).fill(0x78);
-    while (Number(libc.write(full.write.fd, ptr(chunk), chunk.length)) > 0);
+    while (tryWrite(full.write.fd, chunk) > 0);
     expect((await runExec(scratch, ["--one-shot", "--socket", spawner.socket, "--", "/bin/sh", "-c", "exit 6"], { stdin: full.read.fd })).code).toBe(6);
 
     // A background grandchild keeps the program's stdout open; the status still comes back at once.

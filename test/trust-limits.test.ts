@@ -3,11 +3,9 @@
 // nothing left open.
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { ptr } from "bun:ffi";
 import { Scratch, waitFor } from "./helpers/harness.ts";
-import { libc } from "../src/libc/libc.ts";
-import { check } from "../src/libc/errno.ts";
-import { OwnedFd } from "../src/libc/owned-fd.ts";
+import type { OwnedFd } from "../src/libc/owned-fd.ts";
+import { makePipe, readNow } from "./helpers/fd-fixtures.ts";
 import { O_CLOEXEC, O_NONBLOCK } from "../src/libc/constants.ts";
 import { exec, start, PortalError } from "../src/index.ts";
 import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
@@ -38,15 +36,12 @@ async function spawnerWith(args: string[]): Promise<SpawnerProc & { baseline: nu
 
 /** A pipe; `nonBlocking` for ends the test itself polls (programs get blocking ones). */
 function pipe(nonBlocking = true): { read: OwnedFd; write: OwnedFd } {
-  const ends = new Int32Array(2);
-  check(libc.pipe2(ptr(ends), O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0)), "pipe2");
-  return { read: new OwnedFd(ends[0]!), write: new OwnedFd(ends[1]!) };
+  return makePipe(O_CLOEXEC | (nonBlocking ? O_NONBLOCK : 0));
 }
 
 /** True once every writer of the pipe is gone (read returns 0). */
 function atEof(read: OwnedFd): boolean {
-  const buffer = new Uint8Array(64);
-  return Number(libc.read(read.fd, ptr(buffer), buffer.length)) === 0;
+  return readNow(read) === "eof";
 }
 
 /** A complete raw v2 request; returns the spawner's final answer. */

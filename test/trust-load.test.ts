@@ -3,12 +3,9 @@
 // ten thousand one after another. Every client must get its own program's
 // exit code (i % 256), and the spawner must end where it started.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { ptr } from "bun:ffi";
 import { Scratch, openFds, waitFor } from "./helpers/harness.ts";
-import { libc } from "../src/libc/libc.ts";
-import { check } from "../src/libc/errno.ts";
-import { OwnedFd, ownedFdCount } from "../src/libc/owned-fd.ts";
-import { O_CLOEXEC, RLIMIT_NOFILE } from "../src/libc/constants.ts";
+import { ownedFdCount } from "../src/libc/owned-fd.ts";
+import { ensureFdLimit, makePipe } from "./helpers/fd-fixtures.ts";
 import { exec, serve, PortalError, type ExecResult } from "../src/index.ts";
 import { DEFAULT_MAX_CHILDREN } from "../src/spawner/serve.ts";
 import { completeRequest } from "./helpers/raw-client.ts";
@@ -22,22 +19,9 @@ const IN_SEQUENCE_WITH_PROCESSES = 10_000;
 /** The program every load request runs: exits with its first argument. */
 const EXIT_WITH = ["/bin/sh", "-c", 'exit "$1"', "sh"];
 
-/**
- * Raises this process's soft RLIMIT_NOFILE (spawners started afterwards
- * inherit it): a thousand connections need a few thousand fds on each side.
- */
-function raiseFdLimit(wanted: number): { ok: boolean; soft: bigint; hard: bigint } {
-  const limit = new BigUint64Array(2);
-  check(libc.getrlimit(RLIMIT_NOFILE, ptr(limit)), "getrlimit");
-  if (limit[0]! >= BigInt(wanted)) return { ok: true, soft: limit[0]!, hard: limit[1]! };
-  if (limit[1]! < BigInt(wanted)) return { ok: false, soft: limit[0]!, hard: limit[1]! };
-  limit[0] = BigInt(wanted);
-  check(libc.setrlimit(RLIMIT_NOFILE, ptr(limit)), "setrlimit");
-  return { ok: true, soft: limit[0]!, hard: limit[1]! };
-}
 
 const FDS_NEEDED = 4 * AT_ONCE + 1000;
-const fdLimit = raiseFdLimit(FDS_NEEDED);
+const fdLimit = ensureFdLimit(FDS_NEEDED);
 if (!fdLimit.ok) console.warn(`trust-load: skipping the ${AT_ONCE}-at-once tests: RLIMIT_NOFILE hard limit ${fdLimit.hard} < ${FDS_NEEDED}`);
 
 let scratch: Scratch;
@@ -77,9 +61,7 @@ describe.skipIf(!fdLimit.ok)(`${AT_ONCE} clients at once`, () => {
 
   test(`with the default --max-children (${DEFAULT_MAX_CHILDREN}), exactly that many run and the rest are refused with the reason`, async () => {
     const s = await spawner("narrow.sock", ["--", ...EXIT_WITH.slice(0, 2), 'read x; exit "$1"', "sh"]);
-    const ends = new Int32Array(2);
-    check(libc.pipe2(ptr(ends), O_CLOEXEC), "pipe2");
-    const gate = { read: new OwnedFd(ends[0]!), write: new OwnedFd(ends[1]!) };
+    const gate = makePipe();
     try {
       let refusedSoFar = 0;
       const busy = `the spawner refused the request: busy: ${DEFAULT_MAX_CHILDREN} programs are running (the spawner's --max-children)`;

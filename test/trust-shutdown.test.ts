@@ -3,12 +3,9 @@
 // ends their process groups (SIGTERM, SIGKILL after --kill-grace) and exits 0.
 import { afterEach, beforeEach, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { ptr } from "bun:ffi";
 import { Scratch, processExists, waitFor } from "./helpers/harness.ts";
-import { libc } from "../src/libc/libc.ts";
-import { check } from "../src/libc/errno.ts";
-import { OwnedFd } from "../src/libc/owned-fd.ts";
-import { O_CLOEXEC } from "../src/libc/constants.ts";
+import type { OwnedFd } from "../src/libc/owned-fd.ts";
+import { makePipe } from "./helpers/fd-fixtures.ts";
 import { exec, start, PortalError } from "../src/index.ts";
 import { encodeHello, encodeRecord, joinNulTerminated, RecordType, RefusalCode } from "../src/protocol/v2.ts";
 import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
@@ -29,9 +26,7 @@ afterEach(async () => {
 });
 
 function gatePipe(): { read: OwnedFd; write: OwnedFd } {
-  const ends = new Int32Array(2);
-  check(libc.pipe2(ptr(ends), O_CLOEXEC), "pipe2");
-  const gate = { read: new OwnedFd(ends[0]!), write: new OwnedFd(ends[1]!) };
+  const gate = makePipe();
   fds.push(gate.read, gate.write);
   return gate;
 }

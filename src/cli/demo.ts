@@ -6,11 +6,7 @@ import { defineCommand } from "citty";
 import { mkdtempSync, readSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ptr } from "bun:ffi";
-import { libc } from "../libc/libc.ts";
-import { check } from "../libc/errno.ts";
-import { OwnedFd } from "../libc/owned-fd.ts";
-import { MFD_CLOEXEC, O_CLOEXEC } from "../libc/constants.ts";
+import { memFd, pipe as makePipe, readInto, writeAll } from "../libc/file.ts";
 import { drawFrame, HEIGHT, WIDTH } from "../demo/renderer.ts";
 
 const here = import.meta.dir;
@@ -37,18 +33,14 @@ async function lines(stream: ReadableStream<Uint8Array>): Promise<AsyncIterator<
 
 /** Starts a spawner and returns once it says it is listening (s6-style --ready-fd). */
 function startSpawner(socket: string) {
-  const ready = new Int32Array(2);
-  check(libc.pipe2(ptr(ready), O_CLOEXEC), "pipe2");
-  const readEnd = new OwnedFd(ready[0]!);
-  const writeEnd = new OwnedFd(ready[1]!);
+  const [readEnd, writeEnd] = makePipe();
   try {
     const spawner = Bun.spawn([bun, join(here, "portal-spawner.ts"), "--socket", socket, "--ready-fd", "3"], {
       stdio: ["ignore", "inherit", "inherit", writeEnd.fd],
     });
     writeEnd.close();
     // Blocks until the newline arrives, or EOF if the spawner died first.
-    const byte = new Uint8Array(1);
-    if (Number(libc.read(readEnd.fd, ptr(byte), 1)) !== 1) throw new Error("the spawner exited before it was ready");
+    if (readInto(readEnd.fd, new Uint8Array(1)) !== 1) throw new Error("the spawner exited before it was ready");
     return spawner;
   } finally {
     writeEnd.close();
@@ -60,11 +52,8 @@ export async function runDemo(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "portal-demo-"));
   const socket = join(dir, "portal.sock");
   const spawner = startSpawner(socket);
-  const memfd = new OwnedFd(check(libc.memfd_create(ptr(Buffer.from("portal-demo-buffer\0")), MFD_CLOEXEC), "memfd_create"));
-  const pipe = new Int32Array(2);
-  check(libc.pipe2(ptr(pipe), O_CLOEXEC), "pipe2");
-  const commandsRead = new OwnedFd(pipe[0]!);
-  const commandsWrite = new OwnedFd(pipe[1]!);
+  const memfd = memFd("portal-demo-buffer");
+  const [commandsRead, commandsWrite] = makePipe();
   let failed = false;
   try {
     const size = WIDTH * HEIGHT * 4;
@@ -93,8 +82,7 @@ export async function runDemo(): Promise<number> {
     const next = async () => (await status.next()).value as string | undefined;
     say(`renderer: ${await next()}`);
     const send = (line: string) => {
-      const bytes = Buffer.from(`${line}\n`);
-      libc.write(commandsWrite.fd, ptr(bytes), bytes.length);
+      writeAll(commandsWrite.fd, Buffer.from(`${line}\n`));
     };
     send("fill 0 0 128");
     say(`renderer: ${await next()}`);

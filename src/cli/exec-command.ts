@@ -2,8 +2,9 @@
 // and end the way the program ended. Exit codes (README "Exit codes"):
 // the program's own 0-255, death by the same signal, 127 not found,
 // 126 not executable, 125 the portal failed.
-import { ptr } from "bun:ffi";
-import { libc } from "../libc/libc.ts";
+import { accessReal } from "../libc/file.ts";
+import { getPid, sendSignal } from "../libc/process.ts";
+import { F_OK } from "../libc/constants.ts";
 import { start, type ExecResult } from "../client/exec.ts";
 import { PortalError } from "../client/errors.ts";
 import { isControlVariable } from "../client/request-input.ts";
@@ -98,7 +99,7 @@ const encoder = new TextEncoder();
 
 /** existsSync without node:fs, which costs every portal-exec start ~3 ms (docs/performance.md). */
 function pathExists(path: string): boolean {
-  return libc.access(ptr(encoder.encode(`${path}\0`)), 0 /* F_OK */) === 0;
+  return accessReal(path, F_OK) === 0;
 }
 
 function buildEnv(options: ExecCliOptions): Uint8Array[] {
@@ -130,6 +131,6 @@ function relaySignals(remote: ReturnType<typeof start>): void {
   }
   process.on("SIGTSTP", () => {
     remote.kill(SIGNALS.SIGSTOP);
-    libc.kill(libc.getpid(), SIGNALS.SIGSTOP);
+    sendSignal(getPid(), SIGNALS.SIGSTOP);
   });
 }

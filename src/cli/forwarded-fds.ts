@@ -9,36 +9,34 @@
 // table's size, which /proc/self/status reports as FDSize (64 or 256 unless
 // the process once held more), and one poll(2) over all those numbers marks
 // the closed ones POLLNVAL.
-import { ptr } from "bun:ffi";
-import { libc } from "../libc/libc.ts";
-import { F_GETFD, FD_CLOEXEC, POLLNVAL } from "../libc/constants.ts";
-import { POLLFD_SIZE } from "../libc/structs.ts";
-import { readLink, readWholeFile } from "./process-bytes.ts";
+import { POLLNVAL } from "../libc/constants.ts";
+import { closeOnExec, isOpen, readLink, readWholeFile } from "../libc/file.ts";
+import { PollList } from "../libc/poll.ts";
 
 const RUNTIME_FD_KINDS = new Set(["anon_inode:[eventpoll]", "anon_inode:[eventfd]"]);
 
 export function inheritableFds(): number[] {
   const fds: number[] = [];
   for (const fd of openFds(fdTableSize())) {
-    const flags = libc.fcntl(fd, F_GETFD, 0);
-    if (flags < 0) continue;
-    if ((flags & FD_CLOEXEC) === 0 || (fd > 3 && !isRuntimeFd(fd))) fds.push(fd);
+    const cloexec = closeOnExec(fd);
+    if (cloexec === null) continue;
+    if (!cloexec || (fd > 3 && !isRuntimeFd(fd))) fds.push(fd);
   }
   return fds;
 }
 
 /** The open fds below `tableSize`: one syscall instead of an fcntl per number. */
 function openFds(tableSize: number): number[] {
-  const pollfds = new Int32Array((tableSize * POLLFD_SIZE) / 4);
-  // struct pollfd { int fd; short events; short revents; }: events 0, just "is it valid".
-  for (let fd = 0; fd < tableSize; fd++) pollfds[fd * 2] = fd;
+  const list = new PollList(tableSize);
+  // Events 0: just "is it valid".
+  for (let fd = 0; fd < tableSize; fd++) list.add(fd, 0);
   const open: number[] = [];
-  if (libc.poll(ptr(pollfds), tableSize, 0) < 0) {
+  if (list.tryWait(0) < 0) {
     // EINVAL: more numbers than RLIMIT_NOFILE allows in one poll; ask one by one.
-    for (let fd = 0; fd < tableSize; fd++) if (libc.fcntl(fd, F_GETFD, 0) >= 0) open.push(fd);
+    for (let fd = 0; fd < tableSize; fd++) if (isOpen(fd)) open.push(fd);
     return open;
   }
-  for (let fd = 0; fd < tableSize; fd++) if (((pollfds[fd * 2 + 1]! >>> 16) & POLLNVAL) === 0) open.push(fd);
+  for (let fd = 0; fd < tableSize; fd++) if ((list.revents(fd) & POLLNVAL) === 0) open.push(fd);
   return open;
 }
 
@@ -57,6 +55,4 @@ function isRuntimeFd(fd: number): boolean {
   }
 }
 
-export function isOpen(fd: number): boolean {
-  return libc.fcntl(fd, F_GETFD, 0) >= 0;
-}
+export { isOpen };

@@ -1,6 +1,7 @@
 // The client as a library: connect, send one request, relay signals, and
 // report how the program ended. The CLI (portal-exec) is a thin shell on this.
-import { ECONNREFUSED, ENOENT, EPIPE, ECONNRESET, SystemError } from "../libc/errno.ts";
+import { ECONNREFUSED, ENOENT, EPIPE, ECONNRESET } from "../libc/errno-values.ts";
+import { SystemError } from "../libc/system-error.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import { MSG_DONTWAIT } from "../libc/constants.ts";
 import { connectSeqpacket, peerCredentials, sendRecord } from "../fdpass/seqpacket.ts";
@@ -341,7 +342,7 @@ function requestSender(sock: OwnedFd, timeoutMs: number): RecordSender {
 async function roomToWrite(sock: OwnedFd, timeoutMs: number): Promise<void> {
   // Loaded only now: a request rarely fills the socket buffer, and the
   // watcher's module (node:worker_threads) costs a thin client ~4 ms to load.
-  const { FdWatcher } = await import("../fdpass/fd-watcher.ts");
+  const { FdWatcher } = await import("../fdwatch/fd-watcher.ts");
   const watcher = FdWatcher.shared();
   const ready = watcher.writable(sock.fd);
   // Cancelled below once the timeout won; that rejection is expected.

@@ -3,11 +3,10 @@
 // and passes an O_PATH fd the spawner binds into the sandbox. O_PATH alone
 // needs no read permission, so read (and, for read-write, write) access is
 // checked here, as this caller, through the opened fd.
-import { ptr } from "bun:ffi";
-import { libc } from "../libc/libc.ts";
-import { errno, strerror } from "../libc/errno.ts";
-import { closeAll, OwnedFd } from "../libc/owned-fd.ts";
-import { O_CLOEXEC, O_PATH, R_OK, W_OK } from "../libc/constants.ts";
+import { strerror } from "../libc/system-error.ts";
+import { closeAll, type OwnedFd } from "../libc/owned-fd.ts";
+import { accessAs, tryOpenFile } from "../libc/file.ts";
+import { O_PATH, R_OK, W_OK } from "../libc/constants.ts";
 import { isNormalAbsolutePath, type GrantSpec } from "../protocol/v2.ts";
 import { PortalError } from "./errors.ts";
 import { toBytes, type Bytes } from "./request-input.ts";
@@ -62,15 +61,11 @@ function openGrant(input: GrantInput): OpenGrant {
   if (!isNormalAbsolutePath(dest)) {
     throw new PortalError("usage", `cannot grant '${shown}' at '${new TextDecoder().decode(dest)}': the destination must be an absolute path other than /, without '.' or '..'`);
   }
-  const z = new Uint8Array(path.length + 1);
-  z.set(path);
-  const raw = libc.open(ptr(z), O_PATH | O_CLOEXEC, 0);
-  if (raw < 0) throw new PortalError("usage", `cannot grant '${shown}': ${strerror(errno())}`);
-  const fd = new OwnedFd(raw);
+  const fd = tryOpenFile(path, O_PATH);
+  if (typeof fd === "number") throw new PortalError("usage", `cannot grant '${shown}': ${strerror(-fd)}`);
   const writable = input.writable ?? false;
-  const viaFd = Buffer.from(`/proc/self/fd/${fd.fd}\0`);
-  if (libc.access(ptr(viaFd), R_OK | (writable ? W_OK : 0)) !== 0) {
-    const code = errno();
+  const code = accessAs(`/proc/self/fd/${fd.fd}`, R_OK | (writable ? W_OK : 0));
+  if (code !== 0) {
     fd.close();
     throw new PortalError("usage", `cannot grant '${shown}'${writable ? " read-write" : ""}: ${strerror(code)}`);
   }

@@ -7,10 +7,10 @@
 // event loop so process.on handlers run (and forward the signal) before it
 // waits again. Each wait is capped at WAIT_SLICE_MS in case a signal is ever
 // taken by another thread.
-import { ptr } from "bun:ffi";
-import { libc } from "../libc/libc.ts";
-import { ECONNRESET, SystemError } from "../libc/errno.ts";
+import { ECONNRESET } from "../libc/errno-values.ts";
+import { SystemError } from "../libc/system-error.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
+import { PollList } from "../libc/poll.ts";
 import { POLLIN } from "../libc/constants.ts";
 import { receiveRecord } from "../fdpass/seqpacket.ts";
 import { MAX_RECORD_BYTES } from "../protocol/limits.ts";
@@ -20,12 +20,11 @@ import { ReplyTimeout, type ReplySource } from "./reply-reader.ts";
 const WAIT_SLICE_MS = 250;
 
 export class PollingReplyReader implements ReplySource {
-  readonly #pollfd = new Int32Array(2);
+  readonly #poll = new PollList(1);
   #ended = false;
 
   constructor(private readonly sock: OwnedFd) {
-    this.#pollfd[0] = sock.fd;
-    this.#pollfd[1] = POLLIN;
+    this.#poll.add(sock.fd, POLLIN);
   }
 
   async next(timeoutMs?: number): Promise<Record | null> {
@@ -80,7 +79,7 @@ export class PollingReplyReader implements ReplySource {
       if (result.kind === "truncated") throw new ProtocolError(`the spawner sent a record of ${result.bytes} bytes`);
       const left = deadline - performance.now();
       if (left <= 0) throw new ReplyTimeout(timeoutMs!);
-      libc.poll(ptr(this.#pollfd), 1, Math.ceil(Math.min(WAIT_SLICE_MS, left)));
+      this.#poll.wait(Math.ceil(Math.min(WAIT_SLICE_MS, left)));
       // Let signal handlers (and anything else queued) run before waiting again.
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -3,10 +3,8 @@
 // because replies never carry fds (a plain read(2) would drop them). The
 // reader gets its own duplicate of the socket so closing it never affects
 // the fd requests are sent on.
-import { libc } from "../libc/libc.ts";
-import { check } from "../libc/errno.ts";
-import { OwnedFd } from "../libc/owned-fd.ts";
-import { F_DUPFD_CLOEXEC } from "../libc/constants.ts";
+import type { OwnedFd } from "../libc/owned-fd.ts";
+import { duplicate } from "../libc/file.ts";
 import { receiveRecord } from "../fdpass/seqpacket.ts";
 import { MAX_RECORD_BYTES } from "../protocol/limits.ts";
 import { RecordStreamDecoder, type Record } from "../protocol/v2.ts";
@@ -38,7 +36,7 @@ export class ReplyReader implements ReplySource {
   #pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
 
   constructor(sock: OwnedFd) {
-    this.#fd = new OwnedFd(check(libc.fcntl(sock.fd, F_DUPFD_CLOEXEC, 0), "fcntl(F_DUPFD_CLOEXEC)"));
+    this.#fd = duplicate(sock.fd);
     this.#reader = Bun.file(this.#fd.fd).stream().getReader();
   }
 

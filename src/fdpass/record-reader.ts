@@ -1,7 +1,7 @@
 // Awaitable records from a non-blocking SEQPACKET socket: try recvmsg, and
 // only when it says EAGAIN wait (through the FdWatcher) and try again.
 import type { OwnedFd } from "../libc/owned-fd.ts";
-import { FdWatcher, WatchCancelled } from "./fd-watcher.ts";
+import { FdWatcher, WatchCancelled } from "../fdwatch/fd-watcher.ts";
 import { receiveRecord, type Received } from "./seqpacket.ts";
 
 export type ReadResult = Exclude<Received, { kind: "again" }>;

@@ -1,15 +1,12 @@
 // SOCK_SEQPACKET unix sockets with fd passing. Every function here is
 // synchronous and never blocks on a non-blocking socket: it reports "again"
-// and the caller waits for readiness (see fd-watcher.ts).
-import { ptr } from "bun:ffi";
-import { libc } from "../libc/libc.ts";
-import { check, errno, EAGAIN, EINTR, SystemError } from "../libc/errno.ts";
-import { OwnedFd } from "../libc/owned-fd.ts";
+// and the caller waits for readiness (see src/fdwatch/).
+import { OwnedFd, closeAll } from "../libc/owned-fd.ts";
 import {
-  AF_UNIX, MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC,
-  SCM_MAX_FD, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_SEQPACKET, SOL_SOCKET, SO_PEERCRED,
-} from "../libc/constants.ts";
-import { buildMsghdr, cmsgSpace, parseRights, rightsControl, sockaddrUn, UCRED_SIZE } from "../libc/structs.ts";
+  acceptConnection, bindUnix, connectUnix, listenOn, receiveMessage, sendMessage, unixSocket,
+} from "../libc/socket.ts";
+import { cmsgSpace, MessageHeader, receivedRights, rightsControl } from "../libc/msghdr.ts";
+import { MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, SCM_MAX_FD, SOCK_SEQPACKET } from "../libc/constants.ts";
 
 export interface ListenOptions {
   backlog?: number;
@@ -17,11 +14,10 @@ export interface ListenOptions {
 
 /** Binds a new non-blocking SEQPACKET socket at `path` and listens on it. */
 export function listenSeqpacket(path: Uint8Array, options: ListenOptions = {}): OwnedFd {
-  const sock = new OwnedFd(check(libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), "socket"));
+  const sock = unixSocket(SOCK_SEQPACKET, true);
   try {
-    const addr = sockaddrUn(path);
-    check(libc.bind(sock.fd, ptr(addr.bytes), addr.length), "bind", display(path));
-    check(libc.listen(sock.fd, options.backlog ?? 128), "listen");
+    bindUnix(sock, path);
+    listenOn(sock, options.backlog ?? 128);
     return sock;
   } catch (error) {
     sock.close();
@@ -30,27 +26,14 @@ export function listenSeqpacket(path: Uint8Array, options: ListenOptions = {}): 
 }
 
 /** Accepts one pending connection (non-blocking, close-on-exec), or null if none is waiting. */
-export function acceptSeqpacket(listener: OwnedFd): OwnedFd | null {
-  for (;;) {
-    const fd = libc.accept4(listener.fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) return new OwnedFd(fd);
-    const code = errno();
-    if (code === EINTR) continue;
-    if (code === EAGAIN) return null;
-    throw new SystemError("accept4", code);
-  }
-}
+export const acceptSeqpacket = acceptConnection;
 
 /** Connects a blocking, close-on-exec SEQPACKET socket to `path`. */
 export function connectSeqpacket(path: Uint8Array): OwnedFd {
-  const sock = new OwnedFd(check(libc.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), "socket"));
+  const sock = unixSocket(SOCK_SEQPACKET);
   try {
-    const addr = sockaddrUn(path);
-    for (;;) {
-      if (libc.connect(sock.fd, ptr(addr.bytes), addr.length) === 0) return sock;
-      const code = errno();
-      if (code !== EINTR) throw new SystemError("connect", code, display(path));
-    }
+    connectUnix(sock, path);
+    return sock;
   } catch (error) {
     sock.close();
     throw error;
@@ -64,20 +47,12 @@ export function connectSeqpacket(path: Uint8Array): OwnedFd {
  */
 export function sendRecord(sock: OwnedFd, data: Uint8Array, fds: readonly number[] = [], flags = 0): boolean {
   if (fds.length > SCM_MAX_FD) throw new RangeError(`at most ${SCM_MAX_FD} fds fit in one message, got ${fds.length}`);
-  const control = fds.length > 0 ? rightsControl(fds) : null;
-  const msg = buildMsghdr(data, control);
-  for (;;) {
-    const sent = Number(libc.sendmsg(sock.fd, ptr(msg.msghdr), MSG_NOSIGNAL | flags));
-    if (sent >= 0) {
-      // SEQPACKET sends are atomic: a short count would mean a broken kernel contract.
-      if (sent !== data.length) throw new Error(`sendmsg sent ${sent} of ${data.length} bytes`);
-      return true;
-    }
-    const code = errno();
-    if (code === EINTR) continue;
-    if (code === EAGAIN) return false;
-    throw new SystemError("sendmsg", code);
-  }
+  const msg = new MessageHeader(data, fds.length > 0 ? rightsControl(fds) : null);
+  const sent = sendMessage(sock, msg.bytes, MSG_NOSIGNAL | flags);
+  if (sent === "again") return false;
+  // SEQPACKET sends are atomic: a short count would mean a broken kernel contract.
+  if (sent !== data.length) throw new Error(`sendmsg sent ${sent} of ${data.length} bytes`);
+  return true;
 }
 
 export type Received =
@@ -99,30 +74,20 @@ export function receiveRecord(sock: OwnedFd, maxBytes: number, maxFds: number, f
   // One byte more than allowed, so an over-long record shows as MSG_TRUNC or as length > max.
   const data = scratch("data", maxBytes + 1);
   const control = maxFds > 0 ? scratch("control", cmsgSpace(4 * maxFds)) : null;
-  const msg = buildMsghdr(data, control);
-  for (;;) {
-    const got = Number(libc.recvmsg(sock.fd, ptr(msg.msghdr), MSG_CMSG_CLOEXEC | MSG_DONTWAIT | flags));
-    if (got < 0) {
-      const code = errno();
-      if (code === EINTR) continue;
-      if (code === EAGAIN) return { kind: "again" };
-      throw new SystemError("recvmsg", code);
-    }
-    const view = new DataView(msg.msghdr.buffer);
-    const msgFlags = view.getInt32(48, true);
-    const controlLength = Number(view.getBigUint64(40, true));
-    const fds = control ? parseRights(control, controlLength).fds.map((fd) => new OwnedFd(fd)) : [];
-    if (msgFlags & MSG_CTRUNC) {
-      for (const fd of fds) fd.close();
-      return { kind: "truncated", what: "fds", bytes: got };
-    }
-    if (msgFlags & MSG_TRUNC || got > maxBytes) {
-      for (const fd of fds) fd.close();
-      return { kind: "truncated", what: "data", bytes: got };
-    }
-    if (got === 0 && fds.length === 0) return { kind: "eof" };
-    return { kind: "record", data: data.slice(0, got), fds };
+  const msg = new MessageHeader(data, control);
+  const got = receiveMessage(sock, msg.bytes, MSG_CMSG_CLOEXEC | MSG_DONTWAIT | flags);
+  if (got === "again") return { kind: "again" };
+  const fds = control ? receivedRights(control, msg.controlLength).map((fd) => new OwnedFd(fd)) : [];
+  if (msg.flags & MSG_CTRUNC) {
+    closeAll(fds);
+    return { kind: "truncated", what: "fds", bytes: got };
   }
+  if (msg.flags & MSG_TRUNC || got > maxBytes) {
+    closeAll(fds);
+    return { kind: "truncated", what: "data", bytes: got };
+  }
+  if (got === 0 && fds.length === 0) return { kind: "eof" };
+  return { kind: "record", data: data.slice(0, got), fds };
 }
 
 /**
@@ -138,21 +103,4 @@ function scratch(which: keyof typeof scratchBuffers, size: number): Uint8Array {
   return scratchBuffers[which].subarray(0, size);
 }
 
-export interface PeerCredentials {
-  pid: number;
-  uid: number;
-  gid: number;
-}
-
-/** The credentials the kernel recorded for the other end at connect time. */
-export function peerCredentials(sock: OwnedFd): PeerCredentials {
-  const cred = new Uint8Array(UCRED_SIZE);
-  const len = new Uint32Array([UCRED_SIZE]);
-  check(libc.getsockopt(sock.fd, SOL_SOCKET, SO_PEERCRED, ptr(cred), ptr(len)), "getsockopt(SO_PEERCRED)");
-  const view = new DataView(cred.buffer);
-  return { pid: view.getInt32(0, true), uid: view.getUint32(4, true), gid: view.getUint32(8, true) };
-}
-
-function display(path: Uint8Array): string {
-  return `'${new TextDecoder().decode(path[0] === 0 ? path.subarray(1) : path)}'`;
-}
+export { peerCredentials, peerGroups, type PeerCredentials } from "../libc/socket.ts";

@@ -1,13 +1,11 @@
 // A started program: its exit is observed through a pidfd (pollable, so the
 // FdWatcher can wait for it) and reaped with waitid(P_PIDFD), which only ever
 // touches this child: Bun's own children are never reaped by mistake.
-import { ptr } from "bun:ffi";
-import { libc } from "../libc/libc.ts";
-import { check, errno, EINTR, ESRCH, SystemError } from "../libc/errno.ts";
-import { OwnedFd } from "../libc/owned-fd.ts";
-import { CLD_DUMPED, CLD_EXITED, CLD_KILLED, P_PIDFD, WEXITED, WNOHANG } from "../libc/constants.ts";
-import { SIGINFO_SIZE } from "../libc/structs.ts";
-import { FdWatcher } from "../fdpass/fd-watcher.ts";
+import type { OwnedFd } from "../libc/owned-fd.ts";
+import { openPidFd, sendSignal, trySendSignal, waitPidFd } from "../libc/process.ts";
+import { SigInfo } from "../libc/siginfo.ts";
+import { CLD_DUMPED, CLD_EXITED, CLD_KILLED, WEXITED, WNOHANG } from "../libc/constants.ts";
+import { FdWatcher } from "../fdwatch/fd-watcher.ts";
 import type { Outcome } from "../protocol/outcome.ts";
 import { SIGNALS } from "./signals.ts";
 
@@ -20,7 +18,7 @@ export class ChildProcess {
 
   constructor(pid: number, private readonly watcher = FdWatcher.shared()) {
     this.pid = pid;
-    this.#pidfd = new OwnedFd(check(libc.pidfd_open(pid, 0), "pidfd_open", `pid ${pid}`));
+    this.#pidfd = openPidFd(pid);
     this.exited = this.#waitForExit();
   }
 
@@ -34,10 +32,7 @@ export class ChildProcess {
    * so this never reaches a stranger while the program runs.
    */
   signalGroup(signal: number): boolean {
-    if (libc.kill(-this.pid, signal) === 0) return true;
-    const code = errno();
-    if (code === ESRCH) return false;
-    throw new SystemError("kill", code, `process group ${this.pid}`);
+    return sendSignal(-this.pid, signal);
   }
 
   /**
@@ -50,7 +45,8 @@ export class ChildProcess {
     this.signalGroup(SIGNALS.SIGCONT);
     this.#graceTimer = setTimeout(() => {
       this.#graceTimer = null;
-      this.signalGroup(SIGNALS.SIGKILL);
+      // A timer must never throw: an EPERM here would be an uncaught exception in the spawner.
+      trySendSignal(-this.pid, SIGNALS.SIGKILL);
     }, graceMs);
   }
 
@@ -67,20 +63,16 @@ export class ChildProcess {
   }
 
   #tryReap(): Outcome | null {
-    const info = new Int32Array(SIGINFO_SIZE / 4);
-    for (;;) {
-      if (libc.waitid(P_PIDFD, this.#pidfd.fd, ptr(info), WEXITED | WNOHANG) === 0) break;
-      const code = errno();
-      if (code !== EINTR) throw new SystemError("waitid", code, `pid ${this.pid}`);
-    }
+    const info = new SigInfo();
+    waitPidFd(this.#pidfd, WEXITED | WNOHANG, info);
     // si_pid stays 0 while the child is still running.
-    if (info[4] === 0) return null;
+    if (info.pid === 0) return null;
     this.#reaped = true;
     // Once the leader is reaped and its group is empty, the group id is free
     // for the kernel to hand out again: a pending SIGKILL must not outlive it.
-    if (this.#graceTimer && !this.signalGroup(0)) this.clearGrace();
-    const siCode = info[2]!;
-    const status = info[6]!;
+    if (this.#graceTimer && trySendSignal(-this.pid, 0) !== 0) this.clearGrace();
+    const siCode = info.code;
+    const status = info.status;
     if (siCode === CLD_EXITED) return { kind: "exited", code: status & 0xff };
     if (siCode === CLD_KILLED || siCode === CLD_DUMPED) {
       return { kind: "signaled", signal: status, coreDumped: siCode === CLD_DUMPED };

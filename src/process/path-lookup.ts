@@ -1,9 +1,8 @@
 // Resolving a program name the way execvp(3) does, but against the PATH of
 // the environment the program will get (not the spawner's own).
 import { statSync } from "node:fs";
-import { ptr } from "bun:ffi";
-import { libc } from "../libc/libc.ts";
-import { errno, EACCES, ENOENT } from "../libc/errno.ts";
+import { accessReal } from "../libc/file.ts";
+import { EACCES, ENOENT } from "../libc/errno-values.ts";
 import { X_OK } from "../libc/constants.ts";
 
 export const DEFAULT_PATH = new TextEncoder().encode("/usr/local/bin:/usr/bin:/bin");
@@ -56,9 +55,8 @@ function* splitPath(path: Uint8Array): Generator<Uint8Array> {
 
 /** 0 if `path` is an executable non-directory, else the errno that says why not. */
 function accessExecutable(path: Uint8Array): number {
-  const z = new Uint8Array(path.length + 1);
-  z.set(path);
-  if (libc.access(ptr(z), X_OK) !== 0) return errno();
+  const denied = accessReal(path, X_OK);
+  if (denied !== 0) return denied;
   // access(X_OK) is true for searchable directories; execvp skips those too.
   try {
     const stat = statSync(Buffer.from(path));

@@ -4,15 +4,14 @@
 // calls posix_spawn(3) directly. glibc implements it with clone(CLONE_VFORK),
 // which is safe in a multi-threaded runtime, and reports exec errors back as
 // a return value.
-import { ptr } from "bun:ffi";
 import { statSync } from "node:fs";
-import { libc } from "../libc/libc.ts";
-import { check, ENOENT, ENOTDIR, EBADF, strerror } from "../libc/errno.ts";
-import { OwnedFd } from "../libc/owned-fd.ts";
-import {
-  O_RDWR, POSIX_SPAWN_SETSID, POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK, RLIMIT_NOFILE,
-} from "../libc/constants.ts";
-import { SIGSET_SIZE, SPAWNATTR_SIZE, SPAWN_FILE_ACTIONS_SIZE } from "../libc/structs.ts";
+import { ENOENT, ENOTDIR, EBADF } from "../libc/errno-values.ts";
+import { strerror } from "../libc/system-error.ts";
+import type { OwnedFd } from "../libc/owned-fd.ts";
+import { O_RDWR } from "../libc/constants.ts";
+import { SpawnPlan } from "../libc/spawn.ts";
+import { ALL_SIGNALS } from "../libc/sigset.ts";
+import { getLimit, RLIMIT_NOFILE } from "../libc/process.ts";
 import type { SpawnStage } from "../protocol/outcome.ts";
 
 export interface SpawnSpec {
@@ -54,40 +53,17 @@ export function spawnProgram(spec: SpawnSpec): number {
   const sources = [...spec.fds.values()].map((fd) => fd.fd);
   checkFdLimit(Math.max(highestTarget, ...sources) + targets.length + 1);
 
-  const actions = new Uint8Array(SPAWN_FILE_ACTIONS_SIZE);
-  const attr = new Uint8Array(SPAWNATTR_SIZE);
-  const allSignals = new Uint8Array(SIGSET_SIZE);
-  const noSignals = new Uint8Array(SIGSET_SIZE);
-  const keep: Uint8Array[] = [];
-  check(libc.posix_spawn_file_actions_init(ptr(actions)) === 0 ? 0 : -1, "posix_spawn_file_actions_init");
+  const plan = new SpawnPlan().newSession().defaultSignals(ALL_SIGNALS).signalMask(0n);
   try {
-    check(libc.posix_spawnattr_init(ptr(attr)) === 0 ? 0 : -1, "posix_spawnattr_init");
-    try {
-      libc.sigfillset(ptr(allSignals));
-      libc.sigemptyset(ptr(noSignals));
-      libc.posix_spawnattr_setsigdefault(ptr(attr), ptr(allSignals));
-      libc.posix_spawnattr_setsigmask(ptr(attr), ptr(noSignals));
-      libc.posix_spawnattr_setflags(ptr(attr), POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-      addFdActions(actions, spec.fds, highestTarget);
-      if (spec.cwd) {
-        const cwd = nulTerminated(spec.cwd);
-        keep.push(cwd);
-        spawnCheck(libc.posix_spawn_file_actions_addchdir_np(ptr(actions), ptr(cwd)), "setup", "addchdir");
-      }
-      const path = nulTerminated(spec.path);
-      const argv = pointerArray(spec.argv, keep);
-      const envp = pointerArray(spec.env, keep);
-      const pid = new Int32Array(1);
-      const rc = libc.posix_spawn(ptr(pid), ptr(path), ptr(actions), ptr(attr), ptr(argv), ptr(envp));
-      if (rc !== 0) throw new SpawnError("exec", rc, `cannot run '${shown}': ${strerror(rc)}`);
-      return pid[0]!;
-    } finally {
-      libc.posix_spawnattr_destroy(ptr(attr));
-    }
-  } finally {
-    libc.posix_spawn_file_actions_destroy(ptr(actions));
-    keep.length = 0;
+    addFdActions(plan, spec.fds, highestTarget);
+    if (spec.cwd) plan.changeDirectory(spec.cwd);
+  } catch (error) {
+    plan[Symbol.dispose]();
+    throw new SpawnError("setup", (error as { errno?: number }).errno ?? EBADF, (error as Error).message);
   }
+  const pid = plan.spawn(spec.path, spec.argv, spec.env);
+  if (pid < 0) throw new SpawnError("exec", -pid, `cannot run '${shown}': ${strerror(-pid)}`);
+  return pid;
 }
 
 /**
@@ -97,21 +73,16 @@ export function spawnProgram(spec: SpawnSpec): number {
  * highest target is closed. Copies made by dup2 are not close-on-exec, so
  * this also works when a source already has its target number.
  */
-function addFdActions(actions: Uint8Array, fds: ReadonlyMap<number, OwnedFd>, highestTarget: number): void {
+function addFdActions(plan: SpawnPlan, fds: ReadonlyMap<number, OwnedFd>, highestTarget: number): void {
   const entries = [...fds];
   const sources = entries.map(([, fd]) => fd.fd);
   const staging = Math.max(highestTarget, ...sources) + 1;
-  entries.forEach(([, fd], i) => {
-    spawnCheck(libc.posix_spawn_file_actions_adddup2(ptr(actions), fd.fd, staging + i), "setup", "adddup2");
-  });
+  entries.forEach(([, fd], i) => plan.dup2(fd.fd, staging + i));
   for (let target = 0; target <= 2; target++) {
-    if (fds.has(target)) continue;
-    spawnCheck(libc.posix_spawn_file_actions_addopen(ptr(actions), target, ptr(DEV_NULL), O_RDWR, 0), "setup", "addopen");
+    if (!fds.has(target)) plan.open(target, "/dev/null", O_RDWR);
   }
-  entries.forEach(([target], i) => {
-    spawnCheck(libc.posix_spawn_file_actions_adddup2(ptr(actions), staging + i, target), "setup", "adddup2");
-  });
-  spawnCheck(libc.posix_spawn_file_actions_addclosefrom_np(ptr(actions), highestTarget + 1), "setup", "addclosefrom_np");
+  entries.forEach(([target], i) => plan.dup2(staging + i, target));
+  plan.closeFrom(highestTarget + 1);
 }
 
 function checkDirectory(cwd: Uint8Array): void {
@@ -128,31 +99,8 @@ function checkDirectory(cwd: Uint8Array): void {
 }
 
 function checkFdLimit(needed: number): void {
-  const limit = new BigUint64Array(2);
-  check(libc.getrlimit(RLIMIT_NOFILE, ptr(limit)), "getrlimit");
-  if (BigInt(needed) > limit[0]!) {
-    throw new SpawnError("setup", EBADF, `fd numbers up to ${needed} exceed the spawner's open-file limit (${limit[0]})`);
+  const { soft } = getLimit(RLIMIT_NOFILE);
+  if (BigInt(needed) > soft) {
+    throw new SpawnError("setup", EBADF, `fd numbers up to ${needed} exceed the spawner's open-file limit (${soft})`);
   }
-}
-
-function spawnCheck(rc: number, stage: SpawnStage, what: string): void {
-  if (rc !== 0) throw new SpawnError(stage, rc, `posix_spawn_file_actions_${what}: ${strerror(rc)}`);
-}
-
-function nulTerminated(bytes: Uint8Array): Uint8Array {
-  const z = new Uint8Array(bytes.length + 1);
-  z.set(bytes);
-  return z;
-}
-
-/** A NULL-terminated char*[] whose strings are kept alive in `keep`. */
-function pointerArray(items: readonly Uint8Array[], keep: Uint8Array[]): BigUint64Array {
-  const array = new BigUint64Array(items.length + 1);
-  items.forEach((item, i) => {
-    const z = nulTerminated(item);
-    keep.push(z);
-    array[i] = BigInt(ptr(z));
-  });
-  keep.push(new Uint8Array(array.buffer));
-  return array;
 }

@@ -31,7 +31,7 @@ export function fromWaitStatus(status: number): Outcome {
   return { kind: "exited", code: 128 + ((status >> 8) & 0xff) };
 }
 
-import { ENOENT } from "../libc/errno.ts";
+import { ENOENT } from "../libc/errno-values.ts";
 
 /** 127 for "not found", 126 for "found but cannot run", 125 when setup failed. */
 export function exitCodeForSpawnFailure(outcome: Extract<Outcome, { kind: "spawn-failed" }>): number {

@@ -3,7 +3,7 @@
 // it ended.
 import { closeAll, type OwnedFd } from "../libc/owned-fd.ts";
 import { RecordReader } from "../fdpass/record-reader.ts";
-import { WatchCancelled } from "../fdpass/fd-watcher.ts";
+import { WatchCancelled } from "../fdwatch/fd-watcher.ts";
 import { peerCredentials, sendRecord, type PeerCredentials } from "../fdpass/seqpacket.ts";
 import { MAX_FDS_PER_RECORD, MAX_RECORD_BYTES } from "../protocol/limits.ts";
 import { toWaitStatus, type Outcome } from "../protocol/outcome.ts";

@@ -3,17 +3,15 @@
 // above the highest target fd; marking inherited fds close-on-exec once at
 // start-up covers the numbers below it.
 import { readdirSync } from "node:fs";
-import { libc } from "../libc/libc.ts";
-import { FD_CLOEXEC, F_GETFD, F_SETFD } from "../libc/constants.ts";
+import { closeOnExec, setCloseOnExec } from "../libc/file.ts";
 
 export function markInheritedFdsCloseOnExec(): number[] {
   const marked: number[] = [];
   for (const name of readdirSync("/proc/self/fd")) {
     const fd = Number(name);
     if (fd < 3) continue;
-    const flags = libc.fcntl(fd, F_GETFD, 0);
-    if (flags >= 0 && (flags & FD_CLOEXEC) === 0) {
-      libc.fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    if (closeOnExec(fd) === false) {
+      setCloseOnExec(fd, true);
       marked.push(fd);
     }
   }

@@ -2,7 +2,7 @@
 // env, cwd and fds, forward signals to its process group, and end the group
 // when the client goes away.
 import { closeAll } from "../libc/owned-fd.ts";
-import { strerror } from "../libc/errno.ts";
+import { strerror } from "../libc/system-error.ts";
 import { ChildProcess } from "../process/child.ts";
 import { lookupProgram, type Lookup } from "../process/path-lookup.ts";
 import { spawnProgram, SpawnError } from "../process/spawn.ts";

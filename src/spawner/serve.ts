@@ -4,7 +4,7 @@ import { chmodSync, mkdirSync, unlinkSync, existsSync } from "node:fs";
 import { dirname } from "node:path";
 import { OwnedFd } from "../libc/owned-fd.ts";
 import { acceptSeqpacket, listenSeqpacket } from "../fdpass/seqpacket.ts";
-import { FdWatcher, WatchCancelled } from "../fdpass/fd-watcher.ts";
+import { FdWatcher, WatchCancelled } from "../fdwatch/fd-watcher.ts";
 import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.ts";
 import type { ChildProcess } from "../process/child.ts";
 import { serveConnection, type RunSlots } from "./connection.ts";

@@ -2,14 +2,10 @@
 // LISTEN_FDS protocol). A handed-in fd is checked before use, as the D-Bus
 // containers design does: it must be a listening AF_UNIX SEQPACKET socket.
 import { fstatSync } from "node:fs";
-import { ptr } from "bun:ffi";
-import { libc } from "../libc/libc.ts";
-import { check } from "../libc/errno.ts";
 import { OwnedFd } from "../libc/owned-fd.ts";
-import {
-  AF_UNIX, FD_CLOEXEC, F_GETFL, F_SETFD, F_SETFL, O_NONBLOCK, SOCK_SEQPACKET, SOL_SOCKET, SO_ACCEPTCONN, SO_DOMAIN,
-  SO_TYPE,
-} from "../libc/constants.ts";
+import { setCloseOnExec, setNonBlocking } from "../libc/file.ts";
+import { intSocketOption } from "../libc/socket.ts";
+import { AF_UNIX, SOCK_SEQPACKET, SO_ACCEPTCONN, SO_DOMAIN, SO_TYPE } from "../libc/constants.ts";
 
 export const SD_LISTEN_FDS_START = 3;
 
@@ -39,8 +35,8 @@ export function activatedSocket(env: Record<string, string | undefined> = proces
   const fd = SD_LISTEN_FDS_START + index;
   validateListeningSeqpacket(fd);
   // Close-on-exec so no program ever inherits the listening socket; non-blocking for the accept loop.
-  check(libc.fcntl(fd, F_SETFD, FD_CLOEXEC), "fcntl(F_SETFD)");
-  check(libc.fcntl(fd, F_SETFL, check(libc.fcntl(fd, F_GETFL, 0), "fcntl(F_GETFL)") | O_NONBLOCK), "fcntl(F_SETFL)");
+  setCloseOnExec(fd, true);
+  setNonBlocking(fd, true);
   // The variables describe this process only; children must not act on them.
   delete env.LISTEN_FDS;
   delete env.LISTEN_PID;
@@ -56,16 +52,9 @@ export function validateListeningSeqpacket(fd: number): void {
     throw new ActivationError(`passed fd ${fd} is not open`);
   }
   if (!isSocket) throw new ActivationError(`passed fd ${fd} is not a socket`);
-  const domain = intOption(fd, SO_DOMAIN);
+  const domain = intSocketOption(fd, SO_DOMAIN);
   if (domain !== AF_UNIX) throw new ActivationError(`passed fd ${fd} is not an AF_UNIX socket (domain ${domain})`);
-  const type = intOption(fd, SO_TYPE);
+  const type = intSocketOption(fd, SO_TYPE);
   if (type !== SOCK_SEQPACKET) throw new ActivationError(`passed fd ${fd} is not SOCK_SEQPACKET (type ${type}); use ListenSequentialPacket=`);
-  if (intOption(fd, SO_ACCEPTCONN) !== 1) throw new ActivationError(`passed fd ${fd} is not listening`);
-}
-
-function intOption(fd: number, option: number): number {
-  const value = new Int32Array(1);
-  const length = new Uint32Array([4]);
-  check(libc.getsockopt(fd, SOL_SOCKET, option, ptr(value), ptr(length)), "getsockopt", `fd ${fd}`);
-  return value[0]!;
+  if (intSocketOption(fd, SO_ACCEPTCONN) !== 1) throw new ActivationError(`passed fd ${fd} is not listening`);
 }

@@ -1,7 +1,8 @@
 // Taking over a socket path safely: replace a stale socket, never anything else.
 import { lstatSync, unlinkSync } from "node:fs";
 import { connectSeqpacket } from "../fdpass/seqpacket.ts";
-import { ECONNREFUSED, SystemError } from "../libc/errno.ts";
+import { ECONNREFUSED } from "../libc/errno-values.ts";
+import { SystemError } from "../libc/system-error.ts";
 
 export class SocketPathInUse extends Error {
   constructor(message: string) {

@@ -1,12 +1,11 @@
 // Fds for tests: pipes that already hold a known line, files that capture a
 // program's output, and a program that reports which fds it has open and
 // what each one holds. Every fd made here is an OwnedFd; the test closes it.
-import { ptr } from "bun:ffi";
 import { openSync, readFileSync } from "node:fs";
-import { libc } from "../../src/libc/libc.ts";
-import { check } from "../../src/libc/errno.ts";
 import { OwnedFd } from "../../src/libc/owned-fd.ts";
-import { O_CLOEXEC, RLIMIT_NOFILE } from "../../src/libc/constants.ts";
+import { pipe, tryRead, writeAll as writeAllBytes } from "../../src/libc/file.ts";
+import { getLimit, trySetLimit, RLIMIT_NOFILE } from "../../src/libc/process.ts";
+import { O_CLOEXEC } from "../../src/libc/constants.ts";
 
 export interface Pipe {
   read: OwnedFd;
@@ -14,19 +13,12 @@ export interface Pipe {
 }
 
 export function makePipe(flags = O_CLOEXEC): Pipe {
-  const ends = new Int32Array(2);
-  check(libc.pipe2(ptr(ends), flags), "pipe2");
-  return { read: new OwnedFd(ends[0]!), write: new OwnedFd(ends[1]!) };
+  const [read, write] = pipe(flags & ~O_CLOEXEC);
+  return { read, write };
 }
 
 export function writeAll(fd: OwnedFd, data: Uint8Array | string): void {
-  const bytes = typeof data === "string" ? Buffer.from(data) : data;
-  let done = 0;
-  while (done < bytes.length) {
-    const n = Number(libc.write(fd.fd, ptr(bytes, done), bytes.length - done));
-    if (n < 0) throw new Error(`write to fd ${fd.fd} failed`);
-    done += n;
-  }
+  writeAllBytes(fd.fd, typeof data === "string" ? Buffer.from(data) : data);
 }
 
 /** The read end of a pipe that holds `line` + "\n" and has no writer left. */
@@ -43,7 +35,7 @@ export function pipeHolding(line: string): OwnedFd {
 /** What a non-blocking read sees right now: bytes, "eof" (no writer left) or "empty" (a writer is still open). */
 export function readNow(fd: OwnedFd): Uint8Array | "eof" | "empty" {
   const buffer = new Uint8Array(65536);
-  const n = Number(libc.read(fd.fd, ptr(buffer), buffer.length));
+  const n = tryRead(fd.fd, buffer);
   if (n > 0) return buffer.slice(0, n);
   return n === 0 ? "eof" : "empty";
 }
@@ -60,13 +52,12 @@ export function outputFile(path: string): { fd: OwnedFd; bytes: () => Buffer; te
  * may be in flight on a unix socket (the kernel checks the sender's limit).
  */
 export function ensureFdLimit(needed: number): { ok: boolean; soft: bigint; hard: bigint } {
-  const limit = new BigUint64Array(2);
-  check(libc.getrlimit(RLIMIT_NOFILE, ptr(limit)), "getrlimit");
-  if (limit[0]! >= BigInt(needed)) return { ok: true, soft: limit[0]!, hard: limit[1]! };
-  if (limit[1]! < BigInt(needed)) return { ok: false, soft: limit[0]!, hard: limit[1]! };
-  limit[0] = BigInt(needed);
-  check(libc.setrlimit(RLIMIT_NOFILE, ptr(limit)), "setrlimit");
-  return { ok: true, soft: limit[0]!, hard: limit[1]! };
+  const limit = getLimit(RLIMIT_NOFILE);
+  if (limit.soft >= BigInt(needed)) return { ok: true, ...limit };
+  if (limit.hard < BigInt(needed)) return { ok: false, ...limit };
+  const raised = { soft: BigInt(needed), hard: limit.hard };
+  if (trySetLimit(RLIMIT_NOFILE, raised) !== 0) throw new Error("setrlimit(RLIMIT_NOFILE) failed");
+  return { ok: true, ...raised };
 }
 
 /**

@@ -2,13 +2,10 @@
 // memfd, an O_PATH fd, a directory, /dev/null and an eventfd. Each comes with
 // whatever else had to be opened to make it, so the caller closes all of it
 // (the kernel keeps its own reference to anything still in flight).
-import { ptr } from "bun:ffi";
-import { libc } from "../../src/libc/libc.ts";
-import { check } from "../../src/libc/errno.ts";
-import { OwnedFd } from "../../src/libc/owned-fd.ts";
-import {
-  AF_UNIX, EFD_CLOEXEC, MFD_CLOEXEC, O_CLOEXEC, O_DIRECTORY, O_PATH, O_RDONLY, O_RDWR, SOCK_CLOEXEC, SOCK_STREAM,
-} from "../../src/libc/constants.ts";
+import type { OwnedFd } from "../../src/libc/owned-fd.ts";
+import { eventFd, memFd, openFile, pipe } from "../../src/libc/file.ts";
+import { unixSocketPair } from "../../src/libc/socket.ts";
+import { O_DIRECTORY, O_PATH, O_RDONLY, O_RDWR, SOCK_STREAM } from "../../src/libc/constants.ts";
 
 export const FD_KINDS = ["pipe-read", "pipe-write", "socket", "memfd", "o-path", "directory", "dev-null", "eventfd"] as const;
 export type FdKind = (typeof FD_KINDS)[number];
@@ -20,29 +17,21 @@ export interface MadeFd {
   owned: OwnedFd[];
 }
 
-function open(path: string, flags: number): OwnedFd {
-  return new OwnedFd(check(libc.open(ptr(Buffer.from(`${path}\0`)), flags | O_CLOEXEC, 0), "open", path));
-}
-
-function pair(make: (out: Int32Array) => number, what: string): [OwnedFd, OwnedFd] {
-  const out = new Int32Array(2);
-  check(make(out), what);
-  return [new OwnedFd(out[0]!), new OwnedFd(out[1]!)];
-}
+const open = openFile;
 
 export function makeFd(kind: FdKind): MadeFd {
   switch (kind) {
     case "pipe-read":
     case "pipe-write": {
-      const [read, write] = pair((out) => libc.pipe2(ptr(out), O_CLOEXEC), "pipe2");
+      const [read, write] = pipe();
       return { fd: kind === "pipe-read" ? read.fd : write.fd, owned: [read, write] };
     }
     case "socket": {
-      const [a, b] = pair((out) => libc.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ptr(out)), "socketpair");
+      const [a, b] = unixSocketPair(SOCK_STREAM);
       return { fd: a.fd, owned: [a, b] };
     }
     case "memfd": {
-      const fd = new OwnedFd(check(libc.memfd_create(ptr(Buffer.from("portal-fuzz\0")), MFD_CLOEXEC), "memfd_create"));
+      const fd = memFd("portal-fuzz");
       return { fd: fd.fd, owned: [fd] };
     }
     case "o-path": {
@@ -58,7 +47,7 @@ export function makeFd(kind: FdKind): MadeFd {
       return { fd: fd.fd, owned: [fd] };
     }
     case "eventfd": {
-      const fd = new OwnedFd(check(libc.eventfd(0, EFD_CLOEXEC), "eventfd"));
+      const fd = eventFd();
       return { fd: fd.fd, owned: [fd] };
     }
   }

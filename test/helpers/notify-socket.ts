@@ -1,11 +1,8 @@
 // The receiving end of sd_notify, as a service manager would hold it: an
 // AF_UNIX datagram socket bound at a path (or an abstract name with '@').
-import { ptr } from "bun:ffi";
-import { libc } from "../../src/libc/libc.ts";
-import { check } from "../../src/libc/errno.ts";
-import { OwnedFd } from "../../src/libc/owned-fd.ts";
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_DGRAM } from "../../src/libc/constants.ts";
-import { sockaddrUn } from "../../src/libc/structs.ts";
+import type { OwnedFd } from "../../src/libc/owned-fd.ts";
+import { bindUnix, unixSocket } from "../../src/libc/socket.ts";
+import { SOCK_DGRAM } from "../../src/libc/constants.ts";
 import { RecordReader } from "../../src/fdpass/record-reader.ts";
 
 export class NotifySocket {
@@ -14,10 +11,9 @@ export class NotifySocket {
 
   /** `address` as NOTIFY_SOCKET spells it: a path, or '@name' for the abstract namespace. */
   constructor(readonly address: string) {
-    this.#sock = new OwnedFd(check(libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket"));
+    this.#sock = unixSocket(SOCK_DGRAM);
     try {
-      const addr = sockaddrUn(Buffer.from(address.startsWith("@") ? `\0${address.slice(1)}` : address));
-      check(libc.bind(this.#sock.fd, ptr(addr.bytes), addr.length), "bind", address);
+      bindUnix(this.#sock, Buffer.from(address.startsWith("@") ? `\0${address.slice(1)}` : address));
     } catch (error) {
       this.#sock.close();
       throw error;

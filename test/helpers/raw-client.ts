@@ -2,11 +2,10 @@
 // order, with none of the real client's checks: for refusals, fuzzing and
 // faults. Built on the project's own seqpacket layer; replies are awaited
 // through the FdWatcher, so many raw clients can run at once in one test.
-import { ptr } from "bun:ffi";
-import { libc } from "../../src/libc/libc.ts";
-import { ECONNRESET, EPIPE, SystemError } from "../../src/libc/errno.ts";
+import { ECONNRESET, EPIPE } from "../../src/libc/errno-values.ts";
+import { SystemError } from "../../src/libc/system-error.ts";
 import { closeAll, type OwnedFd } from "../../src/libc/owned-fd.ts";
-import { SHUT_WR, SOL_SOCKET, SO_SNDTIMEO } from "../../src/libc/constants.ts";
+import { setSendTimeout, shutdownWrite } from "../../src/libc/socket.ts";
 import { connectSeqpacket, sendRecord } from "../../src/fdpass/seqpacket.ts";
 import { RecordReader } from "../../src/fdpass/record-reader.ts";
 import {
@@ -39,8 +38,7 @@ export class RawClient {
   /** Connects (blocking) and bounds every later send to `sendTimeoutMs`, so a spawner that stops reading fails the test instead of hanging it. */
   static connect(path: string, sendTimeoutMs = 20_000): RawClient {
     const sock = connectSeqpacket(Buffer.from(path));
-    const timeval = new BigInt64Array([BigInt(Math.floor(sendTimeoutMs / 1000)), BigInt((sendTimeoutMs % 1000) * 1000)]);
-    libc.setsockopt(sock.fd, SOL_SOCKET, SO_SNDTIMEO, ptr(timeval), 16);
+    setSendTimeout(sock, sendTimeoutMs);
     return new RawClient(sock);
   }
 
@@ -57,7 +55,7 @@ export class RawClient {
 
   /** Half-closes: the spawner reads end-of-file, we can still read its replies. */
   hangUp(): void {
-    libc.shutdown(this.sock.fd, SHUT_WR);
+    shutdownWrite(this.sock);
   }
 
   /** The next reply record, end of file, or "timeout" after `timeoutMs`. */

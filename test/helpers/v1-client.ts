@@ -5,7 +5,7 @@
 // from src/fdpass.
 import { connectSeqpacket, sendRecord } from "../../src/fdpass/seqpacket.ts";
 import { RecordReader } from "../../src/fdpass/record-reader.ts";
-import { WatchCancelled } from "../../src/fdpass/fd-watcher.ts";
+import { WatchCancelled } from "../../src/fdwatch/fd-watcher.ts";
 import type { OwnedFd } from "../../src/libc/owned-fd.ts";
 
 export type Text = string | Uint8Array;

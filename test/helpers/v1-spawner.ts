@@ -11,7 +11,7 @@
 import { chmodSync, rmSync } from "node:fs";
 import { acceptSeqpacket, listenSeqpacket, sendRecord } from "../../src/fdpass/seqpacket.ts";
 import { RecordReader, type ReadResult } from "../../src/fdpass/record-reader.ts";
-import { FdWatcher } from "../../src/fdpass/fd-watcher.ts";
+import { FdWatcher } from "../../src/fdwatch/fd-watcher.ts";
 import { closeAll, type OwnedFd } from "../../src/libc/owned-fd.ts";
 import { SIGNALS, type SignalName } from "../../src/process/signals.ts";
 

@@ -6,15 +6,13 @@
 // alternatives). Watches are one-shot: callers try their non-blocking call
 // first and only wait when it says "again", so a stale or spurious wake-up
 // costs one extra EAGAIN and is never wrong.
-import { ptr } from "bun:ffi";
 // MessageChannel is the global one (the same class): a bundle hoists a
 // node:worker_threads import to its top, and loading that module costs a
 // client that never starts the watcher ~4 ms.
 import type { MessagePort } from "node:worker_threads";
-import { libc } from "../libc/libc.ts";
-import { check } from "../libc/errno.ts";
-import { OwnedFd } from "../libc/owned-fd.ts";
-import { EFD_CLOEXEC, EFD_NONBLOCK, POLLIN, POLLOUT } from "../libc/constants.ts";
+import { onFdClose, type OwnedFd } from "../libc/owned-fd.ts";
+import { eventFd, writeFrom } from "../libc/file.ts";
+import { POLLIN, POLLOUT } from "../libc/constants.ts";
 import type { WatcherCommand, WatcherEvent } from "./fd-watcher-worker.ts";
 
 export class WatchCancelled extends Error {
@@ -30,7 +28,7 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-const ONE = new BigUint64Array([1n]);
+const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
 
 export class FdWatcher {
   static #shared: FdWatcher | null = null;
@@ -50,7 +48,10 @@ export class FdWatcher {
   #failure: Error | null = null;
 
   private constructor() {
-    this.#wake = new OwnedFd(check(libc.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd"));
+    this.#wake = eventFd();
+    // A wait must never outlive its fd: the number could be reused by the
+    // next socket while the poll thread still watches it.
+    onFdClose((fd) => this.cancel(fd));
     const channel = new MessageChannel();
     this.#port = channel.port1;
     // smol: the poll thread only runs a loop of FFI calls; a small heap saves ~RSS.
@@ -81,7 +82,7 @@ export class FdWatcher {
     return this.#watch(fd, POLLOUT);
   }
 
-  /** Rejects a pending wait on `fd` with WatchCancelled. Call it before closing a watched fd. */
+  /** Rejects a pending wait on `fd` with WatchCancelled (closing an OwnedFd does this by itself). */
   cancel(fd: number): void {
     const pending = this.#pending.get(fd);
     if (!pending) return;
@@ -113,7 +114,7 @@ export class FdWatcher {
 
   #send(command: WatcherCommand): void {
     this.#port.postMessage(command);
-    libc.write(this.#wake.fd, ptr(ONE), 8);
+    writeFrom(this.#wake.fd, ONE);
   }
 
   // The worker keeps the process alive only while someone waits on it.
@@ -133,6 +134,6 @@ export class FdWatcher {
  */
 function workerUrl(): string {
   const compiledRoot = "file:///$bunfs/root/";
-  if (import.meta.url.startsWith(compiledRoot)) return `${compiledRoot}fdpass/fd-watcher-worker.ts`;
+  if (import.meta.url.startsWith(compiledRoot)) return `${compiledRoot}fdwatch/fd-watcher-worker.ts`;
   return new URL("./fd-watcher-worker.ts", import.meta.url).href;
 }
