@@ -207,7 +207,7 @@ describe("serve(options, handler)", () => {
         },
       );
       expect(seen).toEqual({
-        protocol: 2,
+        protocol: 3,
         args: [[...Buffer.from("first")], [0xff, 0xfe], []],
         foo: "bar baz",
         missing: undefined,

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, readFileSync, readlinkSync, writeFileSync } from
 import { exec, PortalError, type OwnedFd } from "../src/index.ts";
 import { FdWatcher } from "../src/fdwatch/fd-watcher.ts";
 import { ownedFdCount } from "../src/libc/owned-fd.ts";
-import { BUN, EXEC, Scratch, childPids, openFds, waitFor } from "./helpers/harness.ts";
+import { BUN, EXEC, Scratch, childPids, programChildren, openFds, waitFor } from "./helpers/harness.ts";
 import { listeningSpawner } from "./helpers/listening-spawner.ts";
 import { ensureFdLimit, fdReportArgv, makePipe, outputFile, parseFdReport, pipeHolding, range, writeAll } from "./helpers/fd-fixtures.ts";
 
@@ -264,7 +264,9 @@ describe("spawner hygiene", () => {
       // Settled: no children, and of the spawner's sockets only the listener
       // is left (a connection is closed just after its reply is sent, so the
       // client may see the reply a moment before the spawner's fd is gone).
-      const settled = () => childPids(spawner.pid).length === 0 && connectionFds(spawner.pid, spawner.socket) === 0;
+      // The watchdog is a child for good, and its pidfd stays open.
+      const watchdogs = () => childPids(spawner.pid).length - programChildren(spawner.pid).length;
+      const settled = () => programChildren(spawner.pid).length === 0 && connectionFds(spawner.pid, spawner.socket) === watchdogs();
       await waitFor(settled, "spawner children to be reaped after the warm-up", 30_000);
       const before = openFds(spawner.pid);
       // The client starts its poll thread (a Worker, with an event loop of its
@@ -285,7 +287,7 @@ describe("spawner hygiene", () => {
       for (let i = 0; i < 500; i++) await request(i);
 
       await waitFor(settled, "the spawner's connections and children to be gone", 30_000);
-      expect({ fds: openFds(spawner.pid).length, children: childPids(spawner.pid) }).toEqual({ fds: before.length, children: [] });
+      expect({ fds: openFds(spawner.pid).length, children: programChildren(spawner.pid) }).toEqual({ fds: before.length, children: [] });
       // The client side too: every fd the portal code opened (sockets, reply
       // reader dups) is closed again. Counted through OwnedFd, because the
       // runtime itself now and then opens an fd of its own (seen: a lone

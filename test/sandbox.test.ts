@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { BUN, EXEC, Scratch, whyNobodyCannotRun } from "./helpers/harness.ts";
 import { cleanEnv, runExec, startSpawner, type RunningSpawner } from "./helpers/cli-processes.ts";
 import { overlayUnavailable, releaseMountsUnder, startOverlayRun, privateImage } from "./helpers/overlay-run.ts";
-import { decodeGrant, encodeGrant, decodeRecord, GRANT_WRITABLE, RecordType } from "../src/protocol/v2.ts";
+import { decodeGrant, encodeGrant, decodeRecord, GrantFlag, RecordType } from "../src/protocol/v2.ts";
 import { testImage } from "../overlay/test-image.ts";
 
 const noBwrap = Bun.which("bwrap") === null ? "bwrap (bubblewrap) is not installed" : null;
@@ -19,7 +19,7 @@ describe("the GRANT record", () => {
   test("carries flags and an absolute destination, and refuses anything else", () => {
     const record = decodeRecord(encodeGrant({ dest: Buffer.from("/data/in"), writable: true }));
     expect(record.type).toBe(RecordType.Grant);
-    expect(Buffer.from(record.payload).readUInt32LE(0)).toBe(GRANT_WRITABLE);
+    expect(Buffer.from(record.payload).readUInt32LE(0)).toBe(GrantFlag.Writable);
     const grant = decodeGrant(record.payload);
     expect(Buffer.from(grant.dest).toString()).toBe("/data/in");
     expect(grant.writable).toBe(true);
@@ -32,7 +32,8 @@ describe("the GRANT record", () => {
     for (const dest of ["relative", "/", "/a/../b", "/a/./b", "/a//b", "/a/", "/a\0b", ""]) {
       expect(() => decodeGrant(payload(0, dest))).toThrow(/destination|flags and a destination/);
     }
-    expect(() => decodeGrant(payload(2, "/ok"))).toThrow(/unknown flags/);
+    expect(() => decodeGrant(payload(16, "/ok"))).toThrow(/unknown flags/);
+    expect(() => decodeGrant(payload(2, "/ok"), 2)).toThrow(/unknown flags/);
   });
 });
 

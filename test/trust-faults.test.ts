@@ -116,8 +116,8 @@ describe("the spawner killed and restarted", () => {
       if (how === "SIGKILL") {
         expect(cut.code).toBe(125);
         expect(cut.stderr).toBe("portal-exec: the spawner closed the connection before the program ended\n");
-        // Nobody is left to end it: the program outlives a SIGKILLed spawner.
-        expect(processExists(orphan)).toBe(true);
+        // The spawner's watchdog ends the program's group.
+        await waitFor(() => !processExists(orphan), "the program to end with its spawner", 10_000);
       } else {
         // The shutdown grace ran out (the gate never opens): the group got
         // SIGTERM and the client died the same way.
@@ -136,6 +136,44 @@ describe("the spawner killed and restarted", () => {
       await waitForBaseline(second.pid, first.baseline, "restarted spawner back to its baseline");
     });
   }
+});
+
+describe("nothing outlives its spawner", () => {
+  test("a SIGKILLed spawner's programs and their groups end within seconds (SIGTERM, then SIGKILL after the grace), and a restarted spawner starts only once they are gone", async () => {
+    const socket = scratch.path("portal.sock");
+    const first = await spawnerAt(socket, ["--kill-grace", "1"]);
+    const pidFile = scratch.path("pids");
+    const gate = pipe(O_CLOEXEC);
+    // The program and a grandchild in its group, both ignoring SIGTERM: only SIGKILL ends them.
+    const script = `trap '' TERM; (trap '' TERM; exec sleep 1000) & echo $$ $! > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; read x`;
+    const running = startExec(scratch, ["--socket", socket, "--fd", "0", "--", "/bin/sh", "-c", script], { stdin: gate.read.fd });
+    const pids = (await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim(), "the program's pids")).split(" ").map(Number);
+    for (const pid of pids) groups.add(pid);
+    expect(pids.every(processExists)).toBe(true);
+
+    first.proc.kill("SIGKILL");
+    await first.proc.exited;
+    expect((await finish(running)).code).toBe(125);
+    // A new spawner on the same socket waits for the old watchdog to finish, so when it listens nothing of the old one runs.
+    const second = await startSpawner(scratch, socket, ["--socket", socket]);
+    expect(pids.filter(processExists)).toEqual([]);
+    expect(second.stderr.text).toContain(`waiting for the programs of a previous spawner on '${socket}' to end`);
+    expect((await exec({ socket, args: ["/bin/sh", "-c", "exit 7"], fds: [], env: {} })).exitCode).toBe(7);
+  });
+
+  test("without a restart, the programs are gone too", async () => {
+    const socket = scratch.path("portal.sock");
+    const first = await spawnerAt(socket, ["--kill-grace", "0.5"]);
+    const pidFile = scratch.path("pid");
+    const gate = pipe(O_CLOEXEC);
+    const running = startExec(scratch, ["--socket", socket, "--fd", "0", "--", "/bin/sh", "-c", `echo $$ > ${pidFile}.tmp; mv ${pidFile}.tmp ${pidFile}; read x`], { stdin: gate.read.fd });
+    const pid = Number(await waitFor(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim(), "the program's pid"));
+    groups.add(pid);
+    first.proc.kill("SIGKILL");
+    await first.proc.exited;
+    await finish(running);
+    await waitFor(() => !processExists(pid), "the program to end without its spawner", 10_000);
+  });
 });
 
 const hasPrlimit = Bun.which("prlimit") !== null;

@@ -9,7 +9,7 @@ import { makePipe, readNow } from "./helpers/fd-fixtures.ts";
 import { O_CLOEXEC, O_NONBLOCK } from "../src/libc/constants.ts";
 import { exec, start, PortalError } from "../src/index.ts";
 import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
-import { fdCount, runExec, startSpawner, waitForBaseline, type SpawnerProc } from "./helpers/trust-processes.ts";
+import { fdCount, liveChildren, runExec, startSpawner, waitForBaseline, type SpawnerProc } from "./helpers/trust-processes.ts";
 import { encodeFdTargets, encodeHello, encodeRecord, encodeStart, joinNulTerminated, RecordType, RefusalCode } from "../src/protocol/v2.ts";
 import { encodeV1FdNumbers, encodeV1Strings } from "../src/protocol/v1.ts";
 
@@ -75,9 +75,9 @@ async function rawV1(socket: string, argv: string[], env: string[], fds: number[
   }
 }
 
-describe("--max-children", () => {
-  test("N programs run, the next request is refused with the reason, and slots come back", async () => {
-    const spawner = await spawnerWith(["--max-children", "2"]);
+describe("--max-children and --max-queue", () => {
+  test("N programs run, the next request waits its turn and runs once a slot frees; past the queue a request is refused with the reason", async () => {
+    const spawner = await spawnerWith(["--max-children", "2", "--max-queue", "1", "--log-level", "debug"]);
     const gate = pipe(false);
     const marker = scratch.path("marker");
     try {
@@ -88,20 +88,53 @@ describe("--max-children", () => {
       const pids = await Promise.all(running.map((r) => r.pid));
       expect(pids.every((pid) => typeof pid === "number")).toBe(true);
 
-      const cli = await runExec(scratch, ["--one-shot", "--clear-env", "--socket", spawner.socket, "--", "/bin/sh", "-c", `touch ${marker}`]);
-      expect(cli.code).toBe(125);
-      expect(cli.stderr).toBe("portal-exec: the spawner refused the request: busy: 2 programs are running (the spawner's --max-children)\n");
-      const library = exec({ socket: spawner.socket, args: ["/bin/sh", "-c", `touch ${marker}`], fds: [], env: {} });
-      await expect(library).rejects.toThrow(new PortalError("refused", "the spawner refused the request: busy: 2 programs are running (the spawner's --max-children)"));
+      // The third waits in the queue: nothing of it runs yet.
+      const queued = start({ socket: spawner.socket, args: ["/bin/sh", "-c", `touch ${marker}; exit 13`], fds: [], env: {} });
+      await spawner.stderr.waitFor(/waiting for a slot \(2 running, 0 waiting before it\)/);
+      expect(liveChildren(spawner.pid).length).toBe(2);
       expect(existsSync(marker)).toBe(false);
-      await spawner.stderr.waitFor(/warn: refused peer pid \d+ uid 0: busy: 2 programs are running/);
+
+      // The fourth finds the queue full: refused with the reason, by the CLI and the library alike.
+      const busy = "busy: 2 programs are running and 1 requests are waiting (the spawner's --max-children 2, --max-queue 1)";
+      const cli = await runExec(scratch, ["--one-shot", "--clear-env", "--socket", spawner.socket, "--", "/bin/true"]);
+      expect(cli.code).toBe(125);
+      expect(cli.stderr).toBe(`portal-exec: the spawner refused the request: ${busy}\n`);
+      await expect(exec({ socket: spawner.socket, args: ["/bin/true"], fds: [], env: {} })).rejects.toThrow(`the spawner refused the request: ${busy}`);
+      await spawner.stderr.waitFor(/warn: refused peer pid \d+ uid 0: busy: 2 programs are running and 1 requests are waiting/);
 
       gate.write.close();
       const results = await Promise.all(running.map((r) => r.result));
       expect(results.map((r) => r.exitCode)).toEqual([11, 12]);
+      expect((await queued.result).exitCode).toBe(13);
+      expect(existsSync(marker)).toBe(true);
       // The slots are free again.
       const after = await Promise.all([21, 22].map((code) => exec({ socket: spawner.socket, args: ["/bin/sh", "-c", `exit ${code}`], fds: [], env: {} })));
       expect(after.map((r) => r.exitCode)).toEqual([21, 22]);
+    } finally {
+      gate.read.close();
+      gate.write.close();
+    }
+    await waitForBaseline(spawner.pid, spawner.baseline, "spawner back to its baseline fds");
+  });
+
+  test("a queued client that goes away leaves the queue, and nothing of it runs", async () => {
+    const spawner = await spawnerWith(["--max-children", "1", "--log-level", "debug"]);
+    const gate = pipe(false);
+    const marker = scratch.path("marker");
+    try {
+      const blocker = start({ socket: spawner.socket, args: ["/bin/sh", "-c", "read x; exit 0"], fds: { 0: gate.read.fd }, env: {} });
+      await blocker.pid;
+      const client = RawClient.connect(spawner.socket);
+      client.send(encodeHello());
+      client.send(encodeRecord(RecordType.Args, joinNulTerminated(["/bin/sh", "-c", `touch ${marker}`].map(enc), "args")));
+      client.send(encodeStart({ argc: 3, envc: 0, fdCount: 0, flags: 0 }));
+      await spawner.stderr.waitFor(/waiting for a slot/);
+      client.close();
+      gate.write.close();
+      expect((await blocker.result).exitCode).toBe(0);
+      // The slot went to nobody: the next request runs at once, and the marker never appears.
+      expect((await exec({ socket: spawner.socket, args: ["/bin/sh", "-c", "exit 3"], fds: [], env: {} })).exitCode).toBe(3);
+      expect(existsSync(marker)).toBe(false);
     } finally {
       gate.read.close();
       gate.write.close();
@@ -191,20 +224,30 @@ describe("--request-timeout", () => {
 });
 
 describe("--max-connections", () => {
-  test("past the cap a new connection is closed at once, the open ones are unaffected, and the cap frees up again", async () => {
+  test("past the cap a new connection is refused at once (a v2 client is told why), the open ones are unaffected, and the cap frees up again", async () => {
     const spawner = await spawnerWith(["--max-connections", "2", "--request-timeout", "60"]);
     // Two clients that connect and send nothing hold both places.
     const silent = [RawClient.connect(spawner.socket), RawClient.connect(spawner.socket)];
     try {
       await waitFor(() => fdCount(spawner.pid) === spawner.baseline + 2, "the spawner to accept the two silent clients");
-      const third = RawClient.connect(spawner.socket);
+      const v2 = RawClient.connect(spawner.socket);
       try {
-        // Closed without a word: it reads end-of-file, whatever it sends.
-        expect((await third.next(20_000)).kind).toBe("eof");
+        v2.send(encodeHello());
+        expect(summarizeV2(await v2.repliesUntilClose(20_000))).toMatchObject({
+          ack: false, outcome: null, refused: { code: RefusalCode.Limit, reason: "busy: 2 connections are open (the spawner's --max-connections)" },
+        });
       } finally {
-        third.close();
+        v2.close();
       }
-      await waitFor(() => spawner.stderr.text.includes("2 connections are open (--max-connections)"), "the spawner's warning about the cap");
+      const v1 = RawClient.connect(spawner.socket);
+      try {
+        v1.send(encodeV1Strings([enc("A=1")], "env"));
+        // A v1 client has no refusal record: it reads end-of-file.
+        expect(await v1.repliesUntilClose(20_000)).toEqual([]);
+      } finally {
+        v1.close();
+      }
+      await spawner.stderr.waitFor(/warn: refused peer pid \d+ uid 0: busy: 2 connections are open/);
     } finally {
       for (const client of silent) client.close();
     }

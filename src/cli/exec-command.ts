@@ -2,6 +2,7 @@
 // and end the way the program ended. Exit codes (README "Exit codes"):
 // the program's own 0-255, death by the same signal, 127 not found,
 // 126 not executable, 125 the portal failed.
+import { defaultSocketPath } from "../protocol/socket-name.ts";
 import { accessReal } from "../libc/file.ts";
 import { getPid, sendSignal } from "../libc/process.ts";
 import { F_OK } from "../libc/constants.ts";
@@ -51,7 +52,7 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     if (fds.has(target)) fail(`--fd: target fd ${target} is given twice`);
     fds.set(target, source);
   }
-  const socket = options.socket ?? (process.env.PORTAL_NAME || "./portal.sock");
+  const socket = options.socket ?? defaultSocketPath();
   const oneShot = options.oneShot || Boolean(process.env.PORTAL_ONE_SHOT);
 
   const remote = start({

@@ -1,5 +1,6 @@
 // portal overlay build DIR -o IMAGE
 // portal overlay run IMAGE [--socket PATH] [--upper DIR] [--spawner PATH] [-- SPAWNER OPTIONS...]
+import { defaultSocketPath } from "../protocol/socket-name.ts";
 import { defineCommand, parseArgs, type ArgsDef } from "citty";
 import { buildImage } from "../overlay/squashfs-image.ts";
 import { startOverlay } from "../overlay/overlay-run.ts";
@@ -65,7 +66,7 @@ const runDefinition = defineCommand({
       if (!(readySeconds > 0)) throw new OverlayError(`--ready-timeout needs a number of seconds, got '${args["ready-timeout"]}'`);
       const running = await startOverlay({
         image: args.image,
-        socket: args.socket ?? (process.env.PORTAL_NAME || "./portal.sock"),
+        socket: args.socket ?? defaultSocketPath(),
         spawner: args.spawner === undefined ? undefined : [args.spawner],
         spawnerArgs,
         upperDir: args.upper,

@@ -1,8 +1,8 @@
 // portal-spawner [options] [--] [PROGRAM [ARGS...]]
 import { defineCommand, parseArgs, renderUsage, type ArgsDef } from "citty";
 import {
-  serve, defaultSocketPath, DEFAULT_KILL_GRACE_MS, DEFAULT_MAX_CHILDREN, DEFAULT_MAX_CONNECTIONS, DEFAULT_REQUEST_TIMEOUT_MS,
-  DEFAULT_SHUTDOWN_GRACE_MS,
+  serve, defaultSocketPath, DEFAULT_KILL_GRACE_MS, DEFAULT_MAX_CHILDREN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID,
+  DEFAULT_MAX_QUEUE, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SHUTDOWN_GRACE_MS, MAX_TIMER_MS,
 } from "../spawner/serve.ts";
 import { activatedSocket } from "../spawner/socket-activation.ts";
 import { notifyReadyFd, sdNotify } from "../spawner/readiness.ts";
@@ -23,10 +23,12 @@ export const spawnerArgs = {
   "allow-gid": { type: "string", description: "Allow peers with this primary gid, name or number (repeatable)", valueHint: "GROUP" },
   "allow-env": { type: "string", description: "Pass only client variables matching this pattern, e.g. 'LC_*' (repeatable)", valueHint: "PATTERN" },
   "deny-env": { type: "string", description: "Drop client variables matching this pattern, e.g. 'LD_*' (repeatable)", valueHint: "PATTERN" },
-  "max-children": { type: "string", description: `Programs running at once; more requests are refused (default ${DEFAULT_MAX_CHILDREN})`, valueHint: "N" },
-  "max-connections": { type: "string", description: `Connections open at once, including clients still sending; more are closed at once (default ${DEFAULT_MAX_CONNECTIONS})`, valueHint: "N" },
+  "max-children": { type: "string", description: `Programs running at once; more requests wait their turn (default ${DEFAULT_MAX_CHILDREN})`, valueHint: "N" },
+  "max-queue": { type: "string", description: `Requests that may wait for a free slot; more are refused (default ${DEFAULT_MAX_QUEUE})`, valueHint: "N" },
+  "max-connections": { type: "string", description: `Connections open at once, including clients still sending or waiting; more are refused at once (default ${DEFAULT_MAX_CONNECTIONS})`, valueHint: "N" },
+  "max-connections-per-uid": { type: "string", description: `Connections one uid may have open at once; root is exempt (default ${DEFAULT_MAX_CONNECTIONS_PER_UID})`, valueHint: "N" },
   "request-timeout": { type: "string", description: `Seconds a client may take to send its whole request (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000})`, valueHint: "SECONDS" },
-  sandbox: { type: "boolean", description: "Run every program under bubblewrap, seeing only the files its client grants (portal-exec --grant ...)" },
+  sandbox: { type: "boolean", description: "Run every program in its own sandbox as the client's user, seeing only the files its client grants (portal-exec --grant ...); needs root" },
   "ready-fd": { type: "string", description: "Write a newline to this fd and close it once listening (s6 readiness)", valueHint: "FD" },
   "max-request-bytes": { type: "string", description: `Largest argv+env+cwd of one request (default ${DEFAULT_MAX_REQUEST_BYTES})`, valueHint: "BYTES" },
   "max-fds": { type: "string", description: `Most fds in one request (default ${DEFAULT_MAX_FDS})`, valueHint: "N" },
@@ -35,11 +37,10 @@ export const spawnerArgs = {
 
 export class SpawnerUsageError extends Error {}
 
-/** bwrap for --sandbox, found once at start-up so a missing one fails before anything listens. */
-function sandboxTool(): string {
-  const bwrap = Bun.which("bwrap");
-  if (!bwrap) throw new SpawnerUsageError("--sandbox needs bubblewrap (bwrap) on PATH");
-  return bwrap;
+/** --sandbox needs bubblewrap for now; found at start-up so a missing one fails before anything listens. */
+function checkSandbox(): true {
+  if (!Bun.which("bwrap")) throw new SpawnerUsageError("--sandbox needs bubblewrap (bwrap) on PATH");
+  return true;
 }
 
 function resolveOrFail(value: string, kind: "user" | "group"): number {
@@ -59,6 +60,13 @@ function number(text: string | undefined, what: string, fallback: number, { min 
   return n;
 }
 
+/** Seconds as ms; refuses what a timer cannot wait for (setTimeout wraps past 2^31-1 ms to 1 ms). */
+function seconds(text: string | undefined, what: string, fallbackMs: number): number {
+  const ms = number(text, what, fallbackMs / 1000) * 1000;
+  if (ms > MAX_TIMER_MS) throw new SpawnerUsageError(`--${what} must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24.8 days), got '${text}'`);
+  return ms;
+}
+
 export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   const { options, command, unknown } = splitAtCommand(args, { ...spawnerArgs, help: { type: "boolean", alias: "h" } });
   if (options.includes("--help") || options.includes("-h")) {
@@ -72,8 +80,9 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   if (Number.isNaN(mode) || mode < 0 || mode > 0o777 || !/^[0-7]+$/.test(parsed.mode ?? "0")) {
     throw new SpawnerUsageError(`--mode must be an octal mode such as 0660, got '${parsed.mode}'`);
   }
-  const killGraceMs = number(parsed["kill-grace"], "kill-grace", DEFAULT_KILL_GRACE_MS / 1000) * 1000;
-  const shutdownGraceMs = number(parsed["shutdown-grace"], "shutdown-grace", DEFAULT_SHUTDOWN_GRACE_MS / 1000) * 1000;
+  const killGraceMs = seconds(parsed["kill-grace"], "kill-grace", DEFAULT_KILL_GRACE_MS);
+  const shutdownGraceMs = seconds(parsed["shutdown-grace"], "shutdown-grace", DEFAULT_SHUTDOWN_GRACE_MS);
+  const requestTimeoutMs = seconds(parsed["request-timeout"], "request-timeout", DEFAULT_REQUEST_TIMEOUT_MS);
   const readyFd = parsed["ready-fd"] === undefined ? null : number(parsed["ready-fd"], "ready-fd", 0, { integer: true });
   const access = defaultAccessPolicy();
   const allowUids = repeated(options, "allow-uid");
@@ -93,17 +102,20 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
     killGraceMs,
     access,
     env: { allow: repeated(options, "allow-env"), deny: repeated(options, "deny-env") },
-    sandbox: parsed.sandbox ? { bwrap: sandboxTool() } : undefined,
+    sandbox: parsed.sandbox ? checkSandbox() : false,
     maxChildren: number(parsed["max-children"], "max-children", DEFAULT_MAX_CHILDREN, { min: 1, integer: true }),
+    maxQueue: number(parsed["max-queue"], "max-queue", DEFAULT_MAX_QUEUE, { min: 0, integer: true }),
+    maxConnectionsPerUid: number(parsed["max-connections-per-uid"], "max-connections-per-uid", DEFAULT_MAX_CONNECTIONS_PER_UID, { min: 1, integer: true }),
     idleGcMs: 1000,
     // A spawner that cannot accept any more must exit, so its supervisor restarts it.
     onFatal: () => process.exit(1),
     maxConnections: number(parsed["max-connections"], "max-connections", DEFAULT_MAX_CONNECTIONS, { min: 1, integer: true }),
-    requestTimeoutMs: number(parsed["request-timeout"], "request-timeout", DEFAULT_REQUEST_TIMEOUT_MS / 1000) * 1000,
+    requestTimeoutMs,
     maxRequestBytes: number(parsed["max-request-bytes"], "max-request-bytes", DEFAULT_MAX_REQUEST_BYTES, { min: 1, integer: true }),
     maxFds: number(parsed["max-fds"], "max-fds", DEFAULT_MAX_FDS, { min: 0, integer: true }),
     log,
   });
+  await server.listening;
   const shown = command.map((c) => new TextDecoder().decode(c)).join(" ");
   const where = listener ? `socket fd ${listener.fd} (socket activation)` : server.path;
   log.info(`listening on ${where}${shown ? ` (program: ${shown})` : ""}`);

@@ -1,5 +1,6 @@
 // The client as a library: connect, send one request, relay signals, and
 // report how the program ended. The CLI (portal-exec) is a thin shell on this.
+import { defaultSocketPath } from "../protocol/socket-name.ts";
 import { ECONNREFUSED, ENOENT, EPIPE, ECONNRESET } from "../libc/errno-values.ts";
 import { SystemError } from "../libc/system-error.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
@@ -9,15 +10,16 @@ import { MAX_FDS_PER_RECORD, V1_MAX_RECORD_BYTES } from "../protocol/limits.ts";
 import { exitCodeForSpawnFailure, fromWaitStatus, type Outcome } from "../protocol/outcome.ts";
 import {
   chunks, decodeHelloAck, decodeOutcome, decodeRefused, decodeStarted, encodeFdTargets, encodeHello, encodeRecord,
-  encodeGrant, encodeSignal, encodeStart, joinNulTerminated, ProtocolError, RecordType, VERSION, type HelloAck,
+  encodeGrant, encodeSignal, encodeStart, joinNulTerminated, ProtocolError, RecordType, VERSION, VERSION_MIN, type HelloAck,
 } from "../protocol/v2.ts";
 import { closeAll } from "../libc/owned-fd.ts";
 import { openGrants, type GrantInput, type OpenGrant } from "./grants.ts";
 import { decodeV1Status, encodeV1FdNumbers, encodeV1Strings, V1_FD_RECORD_BYTES } from "../protocol/v1.ts";
 import { parseSignal, signalName } from "../process/signals.ts";
 import { PortalError } from "./errors.ts";
-import { ReplyReader, ReplyTimeout, type ReplySource } from "./reply-reader.ts";
-import { PollingReplyReader } from "./polling-reply-reader.ts";
+import { nextRecord, ReplyTimeout, type ReplySource } from "./reply-source.ts";
+import { WatchedReplies } from "./watched-replies.ts";
+import { PolledReplies } from "./polled-replies.ts";
 import { envEntries, fdMap, isControlVariable, toBytes, type Bytes, type EnvInput, type FdInput } from "./request-input.ts";
 
 // Not Buffer: its first use costs a cold client ~0.5 ms.
@@ -102,7 +104,7 @@ export function start(options: ExecOptions): RemoteProcess {
     try {
       if (grants.length > 0 && protocol === 1) throw new PortalError("usage", "grants need protocol 2 (the C exec-portal spawner has no sandbox)");
       sock = await connect(options);
-      const reader: ReplySource = options.waitInThread ? new PollingReplyReader(sock) : new ReplyReader(sock);
+      const reader: ReplySource = options.waitInThread ? new PolledReplies(sock) : new WatchedReplies(sock);
       try {
         const outcomeAndPid =
           protocol === 1
@@ -112,7 +114,7 @@ export function start(options: ExecOptions): RemoteProcess {
       } finally {
         running = false;
         resolvePid(null);
-        await reader.close();
+        reader.close();
         sock.close();
       }
     } finally {
@@ -140,7 +142,7 @@ export function start(options: ExecOptions): RemoteProcess {
 }
 
 async function connect(options: ExecOptions): Promise<OwnedFd> {
-  const path = options.socket ?? (process.env.PORTAL_NAME || "./portal.sock");
+  const path = options.socket ?? defaultSocketPath();
   const wait = options.waitForSocket ?? false;
   const deadline = wait === true ? Infinity : wait === false ? 0 : performance.now() + wait;
   let announced = false;
@@ -192,9 +194,9 @@ async function sendRequestBody(send: RecordSender, body: RequestBody): Promise<v
 const knownV2Spawners = new Map<string, HelloAck>();
 
 async function readAck(reader: ReplySource, handshakeMs: number): Promise<HelloAck> {
-  let ack;
+  let reply;
   try {
-    ack = await reader.next(handshakeMs);
+    reply = await nextRecord(reader, handshakeMs);
   } catch (error) {
     if (error instanceof ReplyTimeout) {
       throw new PortalError(
@@ -204,11 +206,13 @@ async function readAck(reader: ReplySource, handshakeMs: number): Promise<HelloA
     }
     throw error;
   }
-  if (!ack) throw new PortalError("gone", "the spawner closed the connection during the handshake");
+  if (!reply) throw new PortalError("gone", "the spawner closed the connection during the handshake");
+  closeAll(reply.fds);
+  const ack = reply.record;
   if (ack.type === RecordType.Refused) throw refused(ack.payload);
   if (ack.type !== RecordType.HelloAck) throw new PortalError("protocol", `expected HELLO_ACK, got record type 0x${ack.type.toString(16)}`);
   const limits = decodeHelloAck(ack.payload);
-  if (limits.version !== VERSION) throw new PortalError("protocol", `spawner chose protocol version ${limits.version}`);
+  if (limits.version < VERSION_MIN || limits.version > VERSION) throw new PortalError("protocol", `spawner chose protocol version ${limits.version}`);
   return limits;
 }
 
@@ -231,7 +235,7 @@ async function runV2(
   // listening pid) gets the request right behind the HELLO: no round trip.
   // A first contact waits for HELLO_ACK, because a v1 spawner would read a
   // pipelined request as its own records (docs/protocol.md).
-  const spawnerKey = `${options.socket ?? (process.env.PORTAL_NAME || "./portal.sock")}\0${peerCredentials(sock).pid}`;
+  const spawnerKey = `${options.socket ?? defaultSocketPath()}\0${peerCredentials(sock).pid}`;
   const known = knownV2Spawners.get(spawnerKey);
   await send(encodeHello());
   const limits = known ?? (await readAck(reader, handshakeMs));
@@ -260,8 +264,10 @@ async function runV2(
 
   let pid: number | null = null;
   for (;;) {
-    const record = await reader.next();
-    if (!record) throw new PortalError("gone", "the spawner closed the connection before the program ended");
+    const reply = await nextRecord(reader);
+    if (!reply) throw new PortalError("gone", "the spawner closed the connection before the program ended");
+    closeAll(reply.fds);
+    const record = reply.record;
     try {
       switch (record.type) {
         case RecordType.Started:

@@ -5,7 +5,7 @@ import { OwnedFd, closeAll } from "../libc/owned-fd.ts";
 import {
   acceptConnection, bindUnix, connectUnix, listenOn, receiveMessage, sendMessage, unixSocket,
 } from "../libc/socket.ts";
-import { cmsgSpace, MessageHeader, receivedRights, rightsControl } from "../libc/msghdr.ts";
+import { cmsgSpace, MessageBuffers, receivedRights, writeRights } from "../libc/msghdr.ts";
 import { MSG_CMSG_CLOEXEC, MSG_CTRUNC, MSG_DONTWAIT, MSG_NOSIGNAL, MSG_TRUNC, SCM_MAX_FD, SOCK_SEQPACKET } from "../libc/constants.ts";
 
 export interface ListenOptions {
@@ -47,8 +47,10 @@ export function connectSeqpacket(path: Uint8Array): OwnedFd {
  */
 export function sendRecord(sock: OwnedFd, data: Uint8Array, fds: readonly number[] = [], flags = 0): boolean {
   if (fds.length > SCM_MAX_FD) throw new RangeError(`at most ${SCM_MAX_FD} fds fit in one message, got ${fds.length}`);
-  const msg = new MessageHeader(data, fds.length > 0 ? rightsControl(fds) : null);
-  const sent = sendMessage(sock, msg.bytes, MSG_NOSIGNAL | flags);
+  const buffers = sending.prepare(data.length, fds.length > 0 ? cmsgSpace(4 * fds.length) : 0);
+  buffers.data.set(data);
+  if (fds.length > 0) writeRights(buffers.control, fds);
+  const sent = sendMessage(sock, sending.header, MSG_NOSIGNAL | flags);
   if (sent === "again") return false;
   // SEQPACKET sends are atomic: a short count would mean a broken kernel contract.
   if (sent !== data.length) throw new Error(`sendmsg sent ${sent} of ${data.length} bytes`);
@@ -72,12 +74,11 @@ export type Received =
  */
 export function receiveRecord(sock: OwnedFd, maxBytes: number, maxFds: number, flags = 0): Received {
   // One byte more than allowed, so an over-long record shows as MSG_TRUNC or as length > max.
-  const data = scratch("data", maxBytes + 1);
-  const control = maxFds > 0 ? scratch("control", cmsgSpace(4 * maxFds)) : null;
-  const msg = new MessageHeader(data, control);
-  const got = receiveMessage(sock, msg.bytes, MSG_CMSG_CLOEXEC | MSG_DONTWAIT | flags);
+  const { data, control } = receiving.prepare(maxBytes + 1, maxFds > 0 ? cmsgSpace(4 * maxFds) : 0);
+  const got = receiveMessage(sock, receiving.header, MSG_CMSG_CLOEXEC | MSG_DONTWAIT | flags);
   if (got === "again") return { kind: "again" };
-  const fds = control ? receivedRights(control, msg.controlLength).map((fd) => new OwnedFd(fd)) : [];
+  const msg = receiving;
+  const fds = maxFds > 0 ? receivedRights(control, msg.controlLength).map((fd) => new OwnedFd(fd)) : [];
   if (msg.flags & MSG_CTRUNC) {
     closeAll(fds);
     return { kind: "truncated", what: "fds", bytes: got };
@@ -91,16 +92,13 @@ export function receiveRecord(sock: OwnedFd, maxBytes: number, maxFds: number, f
 }
 
 /**
- * Receive buffers shared by every call (calls are synchronous, so never at
- * the same time): a fresh zeroed 64 KiB buffer per recvmsg, most of them for
- * an EAGAIN or a 20-byte record, was the spawner's largest cost per request
- * (docs/performance.md). Records are copied out at their real size.
+ * The buffers every send and every receive go through (calls are
+ * synchronous, so never two at once): allocated once, so the kernel never
+ * writes into memory the garbage collector has freed, and a receive does not
+ * cost a fresh 64 KiB buffer (docs/performance.md). Records are copied out
+ * at their real size.
  */
-const scratchBuffers = { data: new Uint8Array(0), control: new Uint8Array(0) };
-
-function scratch(which: keyof typeof scratchBuffers, size: number): Uint8Array {
-  if (scratchBuffers[which].length < size) scratchBuffers[which] = new Uint8Array(size);
-  return scratchBuffers[which].subarray(0, size);
-}
+const sending = new MessageBuffers();
+const receiving = new MessageBuffers();
 
 export { peerCredentials, peerGroups, type PeerCredentials } from "../libc/socket.ts";

@@ -97,6 +97,9 @@ export class FdWatcher {
     if (this.#pending.has(fd)) return Promise.reject(new Error(`fd ${fd} is already being waited on`));
     const id = this.#nextId++;
     const promise = new Promise<number>((resolve, reject) => this.#pending.set(fd, { id, resolve, reject }));
+    // A wait its caller gave up on (it raced a timeout) may still be cancelled
+    // when the fd closes: that rejection is expected, not unhandled.
+    promise.catch(() => {});
     this.#send({ op: "watch", fd, events, id });
     this.#updateRef();
     return promise;

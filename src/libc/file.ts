@@ -26,7 +26,11 @@ const c = lazySymbols({
   faccessat: { args: [i32, p, i32, i32], returns: i32 },
   chdir: { args: [p], returns: i32 },
   umask: { args: [u32], returns: u32 },
+  flock: { args: [i32, i32], returns: i32 },
 });
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
 
 export function openFile(path: string | Uint8Array, flags: number, mode = 0): OwnedFd {
   const z = cString(path);
@@ -184,6 +188,18 @@ export function accessReal(path: string | Uint8Array, mode: number): number {
 export function changeDirectory(path: string | Uint8Array): void {
   const z = cString(path);
   sys("chdir", () => c().chdir(ptr(z)), display(path));
+}
+
+/**
+ * Takes an exclusive flock(2) on `fd` without waiting: false if another
+ * open file holds it. The lock belongs to the open file, so it lasts while
+ * any process (a child that inherited the fd) keeps that file open.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  const rc = sysOrErrno(() => c().flock(fd, LOCK_EX | LOCK_NB));
+  if (rc === 0) return true;
+  if (rc === -EAGAIN) return false;
+  throw new SystemError("flock", -rc, `fd ${fd}`);
 }
 
 /** Sets the process's umask and returns the previous one. */

@@ -14,48 +14,59 @@ const CMSG = { header: 16, len: 0, level: 8, type: 12 } as const;
 
 export const cmsgSpace = (dataBytes: number) => CMSG.header + ((dataBytes + 7) & ~7);
 
-/** A msghdr pointing at one data buffer and an optional control buffer. */
-export class MessageHeader {
-  readonly bytes = new Uint8Array(MSGHDR.size);
+/**
+ * A msghdr with one iovec, and the data and control buffers they point at,
+ * all allocated once and kept for the life of the process: sendmsg and
+ * recvmsg get pointers into memory that the garbage collector can never free
+ * or reuse while the kernel reads or writes it. One instance per direction;
+ * calls are synchronous, so never two at once.
+ */
+export class MessageBuffers {
+  readonly header = new Uint8Array(MSGHDR.size);
+  readonly #headerView = new DataView(this.header.buffer);
   readonly #iov = new Uint8Array(IOVEC.size);
-  readonly #view = new DataView(this.bytes.buffer);
+  readonly #iovView = new DataView(this.#iov.buffer);
+  #data = new Uint8Array(0);
+  #control = new Uint8Array(0);
 
-  constructor(
-    readonly data: Uint8Array,
-    readonly control: Uint8Array | null,
-  ) {
-    const iov = new DataView(this.#iov.buffer);
-    // A zero-length buffer has no stable address: pass NULL with length 0.
-    iov.setBigUint64(IOVEC.base, data.length > 0 ? BigInt(ptr(data)) : 0n, true);
-    iov.setBigUint64(IOVEC.len, BigInt(data.length), true);
-    this.#view.setBigUint64(MSGHDR.iov, BigInt(ptr(this.#iov)), true);
-    this.#view.setBigUint64(MSGHDR.iovlen, 1n, true);
-    if (control && control.length > 0) {
-      this.#view.setBigUint64(MSGHDR.control, BigInt(ptr(control)), true);
-      this.#view.setBigUint64(MSGHDR.controllen, BigInt(control.length), true);
-    }
+  constructor() {
+    this.#headerView.setBigUint64(MSGHDR.iov, BigInt(ptr(this.#iov)), true);
+    this.#headerView.setBigUint64(MSGHDR.iovlen, 1n, true);
+  }
+
+  /** Room for `dataBytes` of data and `controlBytes` of control; returns the two buffers (views) to fill or read. */
+  prepare(dataBytes: number, controlBytes: number): { data: Uint8Array; control: Uint8Array } {
+    if (this.#data.length < Math.max(dataBytes, 1)) this.#data = new Uint8Array(Math.max(dataBytes, 4096));
+    if (this.#control.length < controlBytes) this.#control = new Uint8Array(Math.max(controlBytes, 256));
+    // Taking .buffer settles where a typed array's bytes live before ptr() is taken.
+    void this.#data.buffer;
+    void this.#control.buffer;
+    this.#iovView.setBigUint64(IOVEC.base, BigInt(ptr(this.#data)), true);
+    this.#iovView.setBigUint64(IOVEC.len, BigInt(dataBytes), true);
+    this.#headerView.setBigUint64(MSGHDR.control, controlBytes > 0 ? BigInt(ptr(this.#control)) : 0n, true);
+    this.#headerView.setBigUint64(MSGHDR.controllen, BigInt(controlBytes), true);
+    this.#headerView.setInt32(MSGHDR.flags, 0, true);
+    return { data: this.#data.subarray(0, dataBytes), control: this.#control.subarray(0, controlBytes) };
   }
 
   /** msg_flags as recvmsg left them (MSG_TRUNC, MSG_CTRUNC). */
   get flags(): number {
-    return this.#view.getInt32(MSGHDR.flags, true);
+    return this.#headerView.getInt32(MSGHDR.flags, true);
   }
 
   /** How many control bytes recvmsg filled in. */
   get controlLength(): number {
-    return Number(this.#view.getBigUint64(MSGHDR.controllen, true));
+    return Number(this.#headerView.getBigUint64(MSGHDR.controllen, true));
   }
 }
 
-/** A control buffer with one SCM_RIGHTS message carrying `fds`. */
-export function rightsControl(fds: readonly number[]): Uint8Array {
-  const bytes = new Uint8Array(cmsgSpace(4 * fds.length));
-  const view = new DataView(bytes.buffer);
+/** Writes one SCM_RIGHTS message carrying `fds` into `control` (cmsgSpace(4 * fds.length) bytes). */
+export function writeRights(control: Uint8Array, fds: readonly number[]): void {
+  const view = new DataView(control.buffer, control.byteOffset, control.byteLength);
   view.setBigUint64(CMSG.len, BigInt(CMSG.header + 4 * fds.length), true);
   view.setInt32(CMSG.level, SOL_SOCKET, true);
   view.setInt32(CMSG.type, SCM_RIGHTS, true);
   fds.forEach((fd, i) => view.setInt32(CMSG.header + 4 * i, fd, true));
-  return bytes;
 }
 
 /**

@@ -14,6 +14,10 @@ export const DEFAULT_MAX_FDS = 4096;
 export const MAX_TARGET_FD = 1 << 20;
 /** Longest cwd accepted (Linux PATH_MAX). */
 export const MAX_CWD_BYTES = 4096;
+/** Longest reason text in REFUSED and message in SPAWN_FAILED; longer ones are cut with "...". */
+export const MAX_MESSAGE_BYTES = 4000;
+/** Longest CONTEXT payload: the fixed part plus one entry per resource limit. */
+export const MAX_CONTEXT_BYTES = 32 + 24 * 64;
 
 /** v1: the C client keeps its whole environment record below this. */
 export const V1_MAX_RECORD_BYTES = 65536;

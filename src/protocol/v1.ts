@@ -2,8 +2,8 @@
 // described in docs/protocol.md ("Compatibility with v1"). Integers are the
 // platform's native int: little-endian on every target we build for.
 import { V1_MAX_FDS } from "./limits.ts";
-import { joinNulTerminated, ProtocolError } from "./v2.ts";
-import { splitAtNul } from "./nul-strings.ts";
+import { ProtocolError } from "./errors.ts";
+import { joinNulTerminated, splitAtNul } from "./nul-strings.ts";
 
 /** The C client pads its fd record with two data bytes. */
 export const V1_FD_RECORD_BYTES = 2;

@@ -1,11 +1,19 @@
 // Protocol v2 records (docs/protocol.md is the normative description).
 // All integers are little-endian. Every record but HELLO is
 //   u16 type | u16 reserved (0) | u32 payload length | payload
-import { HEADER_BYTES, MAX_RECORD_BYTES } from "./limits.ts";
+// Revision 3 (negotiated in HELLO) adds CONTEXT, PTY, PTY_MASTER, STOPPED,
+// SIGNAL targets, a CWD directory fd and more GRANT kinds.
+import { HEADER_BYTES, MAX_MESSAGE_BYTES, MAX_RECORD_BYTES } from "./limits.ts";
 import { SPAWN_STAGES, type Outcome, type SpawnStage } from "./outcome.ts";
-import { splitAtNul } from "./nul-strings.ts";
+import { ProtocolError } from "./errors.ts";
+import { u32s } from "./bytes.ts";
 
-export const VERSION = 2;
+export { ProtocolError };
+export { joinNulTerminated, splitNulTerminated } from "./nul-strings.ts";
+
+/** The revisions of v2 this implementation speaks; HELLO offers both, HELLO_ACK names one. */
+export const VERSION_MIN = 2;
+export const VERSION = 3;
 
 /** First record of a v2 connection: "\0portal\0", u32 lowest and u32 highest version spoken. */
 export const HELLO_MAGIC = new Uint8Array([0, 0x70, 0x6f, 0x72, 0x74, 0x61, 0x6c, 0]);
@@ -20,30 +28,30 @@ export const enum RecordType {
   Start = 0x05,
   Signal = 0x06,
   Grant = 0x07,
+  Context = 0x08,
+  Pty = 0x09,
   // spawner -> client
   HelloAck = 0x81,
   Started = 0x82,
   Exited = 0x83,
   SpawnFailed = 0x84,
   Refused = 0x85,
+  PtyMaster = 0x86,
+  Stopped = 0x87,
 }
+
+/** Record types that exist only from revision 3 on. */
+export const REVISION_3_TYPES: ReadonlySet<number> = new Set([RecordType.Context, RecordType.Pty, RecordType.PtyMaster, RecordType.Stopped]);
 
 /** Bits of START's flags word. Unknown bits are refused. */
 export const START_FLAGS_KNOWN = 0;
 
-export class ProtocolError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ProtocolError";
-  }
-}
-
-export function encodeHello(): Uint8Array {
+export function encodeHello(min = VERSION_MIN, max = VERSION): Uint8Array {
   const bytes = new Uint8Array(HELLO_BYTES);
   bytes.set(HELLO_MAGIC);
   const view = new DataView(bytes.buffer);
-  view.setUint32(8, VERSION, true);
-  view.setUint32(12, VERSION, true);
+  view.setUint32(8, min, true);
+  view.setUint32(12, max, true);
   return bytes;
 }
 
@@ -60,6 +68,12 @@ export function decodeHello(record: Uint8Array): { min: number; max: number } {
   return { min: view.getUint32(8, true), max: view.getUint32(12, true) };
 }
 
+/** The highest revision both sides speak, or null if the ranges do not meet. */
+export function chooseVersion(offer: { min: number; max: number }): number | null {
+  const chosen = Math.min(offer.max, VERSION);
+  return chosen >= Math.max(offer.min, VERSION_MIN) ? chosen : null;
+}
+
 export function encodeRecord(type: RecordType, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
   if (HEADER_BYTES + payload.length > MAX_RECORD_BYTES) {
     throw new RangeError(`record of ${payload.length} bytes exceeds ${MAX_RECORD_BYTES - HEADER_BYTES}`);
@@ -72,13 +86,14 @@ export function encodeRecord(type: RecordType, payload: Uint8Array = new Uint8Ar
   return bytes;
 }
 
-export interface Record {
+/** One decoded v2 record: its type and payload. */
+export interface WireRecord {
   type: number;
   payload: Uint8Array;
 }
 
 /** Parses one whole SEQPACKET record; the length field must match exactly. */
-export function decodeRecord(bytes: Uint8Array): Record {
+export function decodeRecord(bytes: Uint8Array): WireRecord {
   if (bytes.length < HEADER_BYTES) throw new ProtocolError(`record of ${bytes.length} bytes is shorter than its header`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const reserved = view.getUint16(2, true);
@@ -98,11 +113,11 @@ export function decodeRecord(bytes: Uint8Array): Record {
 export class RecordStreamDecoder {
   #buffer = new Uint8Array(0);
 
-  push(chunk: Uint8Array): Record[] {
+  push(chunk: Uint8Array): WireRecord[] {
     const joined = new Uint8Array(this.#buffer.length + chunk.length);
     joined.set(this.#buffer);
     joined.set(chunk, this.#buffer.length);
-    const records: Record[] = [];
+    const records: WireRecord[] = [];
     let offset = 0;
     while (joined.length - offset >= HEADER_BYTES) {
       const view = new DataView(joined.buffer, offset);
@@ -114,10 +129,6 @@ export class RecordStreamDecoder {
     }
     this.#buffer = joined.slice(offset);
     return records;
-  }
-
-  get pendingBytes(): number {
-    return this.#buffer.length;
   }
 }
 
@@ -164,31 +175,55 @@ export function decodeFdTargets(payload: Uint8Array): number[] {
   return readU32s(payload, payload.length / 4, "FDS");
 }
 
-/** GRANT flag: bind the granted object read-write (default read-only). */
-export const GRANT_WRITABLE = 1;
-const GRANT_FLAGS_KNOWN = GRANT_WRITABLE;
+/** GRANT flag bits. */
+export const GrantFlag = {
+  /** Bind the granted object read-write (default read-only). */
+  Writable: 1,
+  /** (revision 3) The fd is a symlink (O_PATH|O_NOFOLLOW): bind the link itself; its target comes as its own GRANT. */
+  Symlink: 2,
+  /** (revision 3) Read-write access to the object only (a device such as /dev/null), never to its slot. */
+  ObjectWritable: 4,
+  /** (revision 3) A unix socket the program may connect to, without write access to anything else. */
+  Socket: 8,
+} as const;
+const GRANT_FLAGS_V2 = GrantFlag.Writable;
+const GRANT_FLAGS_V3 = GrantFlag.Writable | GrantFlag.Symlink | GrantFlag.ObjectWritable | GrantFlag.Socket;
 
 export interface GrantSpec {
   /** Where the sandboxed program sees the granted object: an absolute, normalised path. */
   dest: Uint8Array;
   writable: boolean;
+  /** Revision 3 kinds; all false in revision 2. */
+  symlink?: boolean;
+  objectWritable?: boolean;
+  socket?: boolean;
 }
 
 /** GRANT: u32 flags | destination path (no NUL). The record carries exactly one fd, the granted object. */
 export function encodeGrant(grant: GrantSpec): Uint8Array {
+  const flags =
+    (grant.writable ? GrantFlag.Writable : 0) | (grant.symlink ? GrantFlag.Symlink : 0) |
+    (grant.objectWritable ? GrantFlag.ObjectWritable : 0) | (grant.socket ? GrantFlag.Socket : 0);
   const payload = new Uint8Array(4 + grant.dest.length);
-  payload.set(u32s([grant.writable ? GRANT_WRITABLE : 0]));
+  payload.set(u32s([flags]));
   payload.set(grant.dest, 4);
   return encodeRecord(RecordType.Grant, payload);
 }
 
-export function decodeGrant(payload: Uint8Array): GrantSpec {
+export function decodeGrant(payload: Uint8Array, version = VERSION): GrantSpec {
   if (payload.length < 5) throw new ProtocolError("GRANT needs flags and a destination path");
   const flags = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0, true);
-  if ((flags & ~GRANT_FLAGS_KNOWN) !== 0) throw new ProtocolError(`GRANT has unknown flags 0x${flags.toString(16)}`);
+  const known = version >= 3 ? GRANT_FLAGS_V3 : GRANT_FLAGS_V2;
+  if ((flags & ~known) !== 0) throw new ProtocolError(`GRANT has unknown flags 0x${flags.toString(16)}`);
   const dest = payload.slice(4);
   if (!isNormalAbsolutePath(dest)) throw new ProtocolError("GRANT destination must be an absolute path without '.', '..', '//' or a trailing '/', and not '/'");
-  return { dest, writable: (flags & GRANT_WRITABLE) !== 0 };
+  return {
+    dest,
+    writable: (flags & GrantFlag.Writable) !== 0,
+    symlink: (flags & GrantFlag.Symlink) !== 0,
+    objectWritable: (flags & GrantFlag.ObjectWritable) !== 0,
+    socket: (flags & GrantFlag.Socket) !== 0,
+  };
 }
 
 /** "/a/b" yes; "/", "a", "/a/", "/a//b", "/a/./b", "/a/../b" and anything with NUL no. */
@@ -198,12 +233,25 @@ export function isNormalAbsolutePath(path: Uint8Array): boolean {
   return text.slice(1).split("/").every((part) => part !== "" && part !== "." && part !== "..");
 }
 
-export function encodeSignal(signal: number): Uint8Array {
+/** SIGNAL flag: deliver to the program's process only, not its whole process group (revision 3). */
+export const SIGNAL_PROCESS_ONLY = 1;
+
+export interface SignalRequest {
+  signal: number;
+  /** The whole process group (default), as a terminal would, or the program alone. */
+  group: boolean;
+}
+
+export function encodeSignal(signal: number, options: { group?: boolean } = {}): Uint8Array {
+  if (options.group === false) return encodeRecord(RecordType.Signal, u32s([signal, SIGNAL_PROCESS_ONLY]));
   return encodeRecord(RecordType.Signal, u32s([signal]));
 }
 
-export function decodeSignal(payload: Uint8Array): number {
-  return readU32s(payload, 1, "SIGNAL")[0]!;
+export function decodeSignal(payload: Uint8Array): SignalRequest {
+  if (payload.length === 4) return { signal: readU32s(payload, 1, "SIGNAL")[0]!, group: true };
+  const [signal, flags] = readU32s(payload, 2, "SIGNAL");
+  if ((flags! & ~SIGNAL_PROCESS_ONLY) !== 0) throw new ProtocolError(`SIGNAL has unknown flags 0x${flags!.toString(16)}`);
+  return { signal: signal!, group: (flags! & SIGNAL_PROCESS_ONLY) === 0 };
 }
 
 export function encodeStarted(pid: number): Uint8Array {
@@ -212,6 +260,15 @@ export function encodeStarted(pid: number): Uint8Array {
 
 export function decodeStarted(payload: Uint8Array): number {
   return readU32s(payload, 1, "STARTED")[0]!;
+}
+
+/** STOPPED (revision 3): the program was stopped by `signal`; the client stops itself the same way. */
+export function encodeStopped(signal: number): Uint8Array {
+  return encodeRecord(RecordType.Stopped, u32s([signal]));
+}
+
+export function decodeStopped(payload: Uint8Array): number {
+  return readU32s(payload, 1, "STOPPED")[0]!;
 }
 
 const EXIT_KIND_EXITED = 1;
@@ -224,7 +281,7 @@ export function encodeOutcome(outcome: Outcome): Uint8Array {
     case "signaled":
       return encodeRecord(RecordType.Exited, u32s([EXIT_KIND_SIGNALED, outcome.signal, outcome.coreDumped ? 1 : 0]));
     case "spawn-failed": {
-      const text = new TextEncoder().encode(outcome.message);
+      const text = limitedText(outcome.message);
       const payload = new Uint8Array(8 + text.length);
       payload.set(u32s([SPAWN_STAGES.indexOf(outcome.stage) + 1, outcome.errno]));
       payload.set(text, 8);
@@ -233,7 +290,7 @@ export function encodeOutcome(outcome: Outcome): Uint8Array {
   }
 }
 
-export function decodeOutcome(record: Record): Outcome {
+export function decodeOutcome(record: WireRecord): Outcome {
   if (record.type === RecordType.Exited) {
     const [kind, value, core] = readU32s(record.payload, 3, "EXITED");
     if (kind === EXIT_KIND_EXITED && value! <= 255) return { kind: "exited", code: value! };
@@ -253,15 +310,23 @@ export function decodeOutcome(record: Record): Outcome {
   throw new ProtocolError(`expected EXITED or SPAWN_FAILED, got record type 0x${record.type.toString(16)}`);
 }
 
-export const enum RefusalCode {
-  Protocol = 1,
-  Limit = 2,
-  NotAllowed = 3,
-  Unavailable = 4,
-}
+/** REFUSED codes: what a client should do about a refusal (docs/protocol.md has the table). */
+export const RefusalCode = {
+  /** The request broke the protocol: fix the client. */
+  Protocol: 1,
+  /** Over a limit (size, fds, time, queue, connections): retry later or ask for less. */
+  Limit: 2,
+  /** This peer may not do this (access control, grants, a handler's refusal). */
+  NotAllowed: 3,
+  /** The spawner cannot serve now (shutting down). */
+  Unavailable: 4,
+  /** The spawner itself failed (a handler threw): a bug to report. */
+  Internal: 5,
+} as const;
+export type RefusalCode = (typeof RefusalCode)[keyof typeof RefusalCode];
 
 export function encodeRefused(code: RefusalCode, reason: string): Uint8Array {
-  const text = new TextEncoder().encode(reason.slice(0, 4000));
+  const text = limitedText(reason);
   const payload = new Uint8Array(4 + text.length);
   payload.set(u32s([code]));
   payload.set(text, 4);
@@ -274,28 +339,21 @@ export function decodeRefused(payload: Uint8Array): { code: number; reason: stri
   return { code, reason: new TextDecoder().decode(payload.subarray(4)) };
 }
 
-// ---- NUL-separated string lists (argv, env) --------------------------------
-
-/** Concatenates byte strings, each followed by NUL. Rejects strings containing NUL. */
-export function joinNulTerminated(items: readonly Uint8Array[], what: string): Uint8Array {
-  let total = 0;
-  for (const item of items) {
-    if (item.includes(0)) throw new ProtocolError(`${what} item contains a NUL byte`);
-    total += item.length + 1;
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const item of items) {
-    out.set(item, offset);
-    offset += item.length + 1;
-  }
-  return out;
+/** PTY_MASTER (revision 3): no payload; the record carries one fd, the pty's master side. */
+export function encodePtyMaster(): Uint8Array {
+  return encodeRecord(RecordType.PtyMaster);
 }
 
-/** Inverse of joinNulTerminated; the stream must end with NUL (or be empty). */
-export function splitNulTerminated(bytes: Uint8Array, what: string): Uint8Array[] {
-  if (bytes.length > 0 && bytes[bytes.length - 1] !== 0) throw new ProtocolError(`${what} does not end with NUL`);
-  return splitAtNul(bytes).map((item) => item.slice());
+/** Cuts cut-off message text at MAX_MESSAGE_BYTES without splitting a UTF-8 character. */
+function limitedText(text: string): Uint8Array {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= MAX_MESSAGE_BYTES) return bytes;
+  let end = MAX_MESSAGE_BYTES - 3;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  const out = new Uint8Array(end + 3);
+  out.set(bytes.subarray(0, end));
+  out.set([0x2e, 0x2e, 0x2e], end);
+  return out;
 }
 
 /** Cuts a byte stream into payloads that each fit one record. */
@@ -303,14 +361,7 @@ export function* chunks(bytes: Uint8Array, size = MAX_RECORD_BYTES - HEADER_BYTE
   for (let offset = 0; offset < bytes.length; offset += size) yield bytes.subarray(offset, offset + size);
 }
 
-function u32s(values: readonly number[]): Uint8Array {
-  const bytes = new Uint8Array(4 * values.length);
-  const view = new DataView(bytes.buffer);
-  values.forEach((v, i) => view.setUint32(4 * i, v, true));
-  return bytes;
-}
-
-function readU32s(payload: Uint8Array, count: number, what: string): number[] {
+export function readU32s(payload: Uint8Array, count: number, what: string): number[] {
   if (payload.length !== 4 * count) throw new ProtocolError(`${what} payload must be ${4 * count} bytes, got ${payload.length}`);
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   return Array.from({ length: count }, (_, i) => view.getUint32(4 * i, true));

@@ -1,161 +1,214 @@
-// One client connection: check the peer, read the request, hand it to the
-// handler, forward the client's signals and hang-up while it runs, send how
-// it ended.
-import { closeAll, type OwnedFd } from "../libc/owned-fd.ts";
+// One admitted connection: read the request, wait for a slot, hand it to the
+// handler, forward the client's signals and hang-up while it waits and runs,
+// send how it ended. Every fd the request brought belongs to one FdScope,
+// released in one place when the connection ends, on every path.
+import { FdScope, type OwnedFd } from "../libc/owned-fd.ts";
+import type { PeerCredentials } from "../libc/socket.ts";
 import { RecordReader } from "../fdpass/record-reader.ts";
+import { sendRecord } from "../fdpass/seqpacket.ts";
 import { WatchCancelled } from "../fdwatch/fd-watcher.ts";
-import { peerCredentials, sendRecord, type PeerCredentials } from "../fdpass/seqpacket.ts";
 import { MAX_FDS_PER_RECORD, MAX_RECORD_BYTES } from "../protocol/limits.ts";
 import { toWaitStatus, type Outcome } from "../protocol/outcome.ts";
 import {
-  decodeRecord, decodeSignal, encodeHelloAck, encodeOutcome, encodeRefused, encodeStarted, RecordType, RefusalCode,
-  VERSION,
+  decodeRecord, decodeSignal, encodeHelloAck, encodeOutcome, encodePtyMaster, encodeRefused, encodeStarted, encodeStopped,
+  RecordType,
 } from "../protocol/v2.ts";
 import { encodeV1Status } from "../protocol/v1.ts";
-import { signalName, SIGRTMAX } from "../process/signals.ts";
-import { readRequest, RequestRefused, type RequestLimits } from "./read-request.ts";
-import { PortalRequest, Refusal, type Handler, type HandlerResult } from "./request.ts";
-import { checkPeer, type AccessPolicy } from "./access-policy.ts";
+import { isFatalByDefault, signalName, SIGRTMAX } from "../process/signals.ts";
+import { readRequest, type RequestLimits } from "./read-request.ts";
+import { createRequest, type Handler, type HandlerResult, type RequestController, type RequestReplies } from "./request.ts";
+import { limitRefusal, Refusal, RefusalCode } from "./refusal.ts";
+import type { RunQueue } from "./run-queue.ts";
 import type { Logger } from "./logger.ts";
-
-/** Counts programs running at once; `tryAcquire` fails when all slots are taken. */
-export interface RunSlots {
-  readonly max: number;
-  tryAcquire(): boolean;
-  release(): void;
-}
 
 export interface ConnectionOptions extends RequestLimits {
   handler: Handler;
   log: Logger;
-  access: AccessPolicy;
-  slots: RunSlots;
+  queue: RunQueue;
   /** A client must deliver its whole request within this many ms. */
   requestTimeoutMs: number;
+  /** Reads the peer's supplementary groups when a request needs them (a sandbox runs as the peer). */
+  peerGroups: (sock: OwnedFd) => number[];
 }
 
-export async function serveConnection(sock: OwnedFd, options: ConnectionOptions): Promise<void> {
+/** The client asked, before its program started, to deliver a signal that ends a program. */
+class EndedBeforeStart extends Error {
+  constructor(readonly signal: number) {
+    super(`client sent ${signalName(signal)} before its program started`);
+  }
+}
+
+export async function serveConnection(sock: OwnedFd, peer: PeerCredentials, options: ConnectionOptions): Promise<void> {
+  using scope = new FdScope();
   const reader = new RecordReader(sock);
-  const started = performance.now();
-  let peer: PeerCredentials = { pid: 0, uid: -1, gid: -1 };
-  let protocol: 1 | 2 = 1;
+  const began = performance.now();
+  let version: 1 | 2 | 3 | null = null;
   let timedOut = false;
-  let holdsSlot = false;
+  let watching: Promise<void> = Promise.resolve();
   const deadline = setTimeout(() => {
     timedOut = true;
     reader.cancel();
   }, options.requestTimeoutMs);
   try {
-    peer = peerCredentials(sock);
-    const denied = checkPeer(options.access, peer);
-    const raw = await readRequest(reader, options, {
-      admit: (p) => {
-        protocol = p;
-        if (denied) throw new Refusal(denied);
-      },
-      sendAck: () =>
-        send(sock, encodeHelloAck({ version: VERSION, maxRecordBytes: MAX_RECORD_BYTES, maxRequestBytes: options.maxRequestBytes, maxFds: options.maxFds })),
+    const fields = await readRequest(reader, options, scope, (agreed) => {
+      version = agreed as 2 | 3;
+      send(sock, encodeHelloAck({ version: agreed, maxRecordBytes: MAX_RECORD_BYTES, maxRequestBytes: options.maxRequestBytes, maxFds: options.maxFds }));
     });
     clearTimeout(deadline);
-    const request = new PortalRequest(raw.protocol, raw.args, raw.env, raw.cwd, raw.fds, peer, raw.grants);
-    if (!options.slots.tryAcquire()) {
-      closeAll([...raw.fds.values(), ...raw.grants.map((g) => g.fd)]);
-      throw new RequestRefused(`busy: ${options.slots.max} programs are running (the spawner's --max-children)`, true);
-    }
-    holdsSlot = true;
-    const outcome = await runHandler(sock, reader, request, options);
-    const what = request.argStrings().join(" ");
-    const ms = (performance.now() - started).toFixed(1);
-    if (request.disconnected.aborted) {
+    version = fields.protocol;
+    const peerGroups = fields.grants.length > 0 || fields.pty ? options.peerGroups(sock) : [];
+    const state = { queued: false };
+    const controller = createRequest({ ...fields, peer, peerGroups }, replies(sock, fields.protocol));
+    const beforeStart = new AbortController();
+    watching = watchConnection(reader, controller, fields.protocol, options.log, beforeStart, state);
+    const outcome = await runWhenSlotFree(controller, beforeStart, options, state);
+    const what = controller.request.argStrings().join(" ");
+    const ms = (performance.now() - began).toFixed(1);
+    if (controller.request.disconnected.aborted) {
       options.log.debug(`peer pid ${peer.pid}: '${what}' ${describe(outcome)} after the client went away (${ms} ms)`);
       return;
     }
-    send(sock, raw.protocol === 2 ? encodeOutcome(outcome) : encodeV1Status(toWaitStatus(outcome)));
-    options.log.debug(`peer pid ${peer.pid}: '${what}' ${describe(outcome)} (${ms} ms, protocol v${raw.protocol})`);
+    send(sock, fields.protocol === 1 ? encodeV1Status(toWaitStatus(outcome)) : encodeOutcome(outcome));
+    options.log.debug(`peer pid ${peer.pid}: '${what}' ${describe(outcome)} (${ms} ms, protocol ${fields.protocol === 1 ? "v1" : `v2 revision ${fields.protocol}`})`);
   } catch (error) {
-    if (error instanceof WatchCancelled && !timedOut) return;
-    const reason = timedOut
-      ? `request not complete within ${options.requestTimeoutMs} ms`
-      : error instanceof Error
-        ? error.message
-        : String(error);
-    options.log.warn(`refused peer pid ${peer.pid} uid ${peer.uid}: ${reason}`);
+    if (error instanceof WatchCancelled && !timedOut) {
+      options.log.debug(`peer pid ${peer.pid}: connection ended before a reply (${error.message})`);
+      return;
+    }
+    const refusal = timedOut ? limitRefusal(`request not complete within ${options.requestTimeoutMs} ms`) : asRefusal(error);
+    if (refusal.code === RefusalCode.Internal) options.log.error(`peer pid ${peer.pid}: ${refusal.message}: ${(refusal.cause as Error | undefined)?.stack ?? ""}`);
+    else options.log.warn(`refused peer pid ${peer.pid} uid ${peer.uid}: ${refusal.message}`);
     // A v1 client has no refusal record: it just sees the connection close.
-    if (protocol === 2) send(sock, encodeRefused(refusalCode(error, timedOut), reason));
+    if (version !== null && version !== 1) send(sock, encodeRefused(refusal.code, refusal.message));
   } finally {
     clearTimeout(deadline);
-    if (holdsSlot) options.slots.release();
     reader.cancel();
+    await watching;
     sock.close();
   }
 }
 
-function refusalCode(error: unknown, timedOut: boolean): RefusalCode {
-  if (timedOut) return RefusalCode.Limit;
-  if (error instanceof Refusal) return RefusalCode.NotAllowed;
-  if (error instanceof RequestRefused) return error.limit ? RefusalCode.Limit : RefusalCode.Protocol;
-  return RefusalCode.Unavailable;
+/**
+ * Waits for a run slot (in arrival order), then runs the handler. A client
+ * that hangs up while waiting leaves the queue; one that sends a signal
+ * that would end a program gets that death as its outcome, and nothing runs.
+ */
+async function runWhenSlotFree(
+  controller: RequestController,
+  beforeStart: AbortController,
+  options: ConnectionOptions,
+  state: { queued: boolean },
+): Promise<Outcome> {
+  const { request } = controller;
+  request.disconnected.addEventListener("abort", () => beforeStart.abort(request.disconnected.reason), { once: true });
+  let release: () => void;
+  const { queue } = options;
+  if (queue.running >= queue.maxRunning) {
+    options.log.debug(`peer pid ${request.peer.pid}: waiting for a slot (${queue.running} running, ${queue.waiting} waiting before it)`);
+  }
+  try {
+    state.queued = true;
+    release = await queue.acquire(beforeStart.signal);
+  } catch (error) {
+    if (error instanceof EndedBeforeStart) return { kind: "signaled", signal: error.signal, coreDumped: false };
+    if (request.disconnected.aborted) throw new WatchCancelled(-1);
+    throw error;
+  } finally {
+    state.queued = false;
+  }
+  try {
+    if (request.disconnected.aborted) throw new WatchCancelled(-1);
+    return await runHandler(controller, options.handler);
+  } finally {
+    release();
+  }
+}
+
+async function runHandler(controller: RequestController, handler: Handler): Promise<Outcome> {
+  try {
+    return normalize(await handler(controller.request));
+  } catch (error) {
+    throw asRefusal(error, "handler failed");
+  }
 }
 
 /**
- * Runs the handler while a second loop keeps reading the connection: SIGNAL
- * records go to the request, and end-of-file (or anything malformed) means
- * the client is gone. Fds the handler did not take are closed afterwards.
+ * Keeps reading the connection once the request is complete: SIGNAL records
+ * go to the request, and end-of-file (or anything malformed) means the
+ * client is gone. Before the program starts, a signal that would end it
+ * cancels the request instead.
  */
-async function runHandler(sock: OwnedFd, reader: RecordReader, request: PortalRequest, options: ConnectionOptions): Promise<Outcome> {
-  request._wire((pid) => {
-    if (request.protocol === 2) send(sock, encodeStarted(pid));
-  });
-  let handlerDone = false;
-  const watching = (async () => {
-    while (!handlerDone) {
+async function watchConnection(
+  reader: RecordReader,
+  controller: RequestController,
+  protocol: 1 | 2 | 3,
+  log: Logger,
+  beforeStart: AbortController,
+  state: { queued: boolean },
+): Promise<void> {
+  const { request } = controller;
+  try {
+    for (;;) {
       const result = await reader.next(MAX_RECORD_BYTES, MAX_FDS_PER_RECORD);
-      if (result.kind === "record") closeAll(result.fds);
-      if (result.kind === "eof") return request._disconnect("client hung up");
-      if (result.kind === "truncated") return request._disconnect("client sent an oversized record");
-      if (request.protocol === 1) return request._disconnect("v1 client sent data after its request");
+      if (result.kind === "record") for (const fd of result.fds) fd.close();
+      if (result.kind === "eof") return controller.disconnect("client hung up");
+      if (result.kind === "truncated") return controller.disconnect("client sent an oversized record");
+      if (protocol === 1) return controller.disconnect("v1 client sent data after its request");
       let signal: number;
+      let group: boolean;
       try {
         const record = decodeRecord(result.data);
         if (record.type !== RecordType.Signal) throw new Error(`record type 0x${record.type.toString(16)}`);
-        signal = decodeSignal(record.payload);
+        ({ signal, group } = decodeSignal(record.payload));
         if (signal < 1 || signal > SIGRTMAX) throw new Error(`signal ${signal}`);
+        if (!group && protocol < 3) throw new Error("a process-only SIGNAL needs revision 3");
       } catch (error) {
-        options.log.warn(`peer pid ${request.peer.pid} broke the protocol while its program ran (${(error as Error).message}); treating it as gone`);
-        return request._disconnect("client broke the protocol");
+        log.warn(`peer pid ${request.peer.pid} broke the protocol while its request was open (${(error as Error).message}); treating it as gone`);
+        return controller.disconnect("client broke the protocol");
       }
-      options.log.debug(`peer pid ${request.peer.pid}: forwarding ${signalName(signal)}`);
-      request._signal(signal);
+      log.debug(`peer pid ${request.peer.pid}: forwarding ${signalName(signal)}${group ? "" : " to the program alone"}`);
+      // A request still waiting for a slot that gets a fatal signal is as good as killed by it.
+      if (state.queued && isFatalByDefault(signal)) beforeStart.abort(new EndedBeforeStart(signal));
+      else controller.signal(signal, group);
     }
-  })().catch((error) => {
-    if (!(error instanceof WatchCancelled)) request._disconnect(`connection failed: ${(error as Error).message}`);
-  });
-  try {
-    return normalize(await options.handler(request));
   } catch (error) {
-    if (error instanceof Refusal) throw error;
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Refusal(`handler failed: ${message}`);
-  } finally {
-    handlerDone = true;
-    reader.cancel();
-    await watching;
-    closeAll([...request.fds.values(), ...request.grants.map((g) => g.fd)]);
+    if (!(error instanceof WatchCancelled)) controller.disconnect(`connection failed: ${(error as Error).message}`);
   }
+}
+
+function replies(sock: OwnedFd, protocol: 1 | 2 | 3): RequestReplies {
+  return {
+    started(pid) {
+      if (protocol !== 1) send(sock, encodeStarted(pid));
+    },
+    stopped(signal) {
+      if (protocol >= 3) send(sock, encodeStopped(signal));
+    },
+    ptyMaster(master) {
+      if (protocol >= 3) send(sock, encodePtyMaster(), [master.fd]);
+    },
+  };
 }
 
 function normalize(result: HandlerResult): Outcome {
   if (typeof result === "number") {
-    if (!Number.isInteger(result) || result < 0 || result > 255) throw new Refusal(`handler returned exit code ${result} (must be 0..255)`);
+    if (!Number.isInteger(result) || result < 0 || result > 255) throw new Refusal(`handler returned exit code ${result} (must be 0..255)`, { code: RefusalCode.Internal });
     return { kind: "exited", code: result };
   }
   return result;
 }
 
+/** Anything thrown becomes a Refusal: our own keep their code; anything else is an internal error. */
+function asRefusal(error: unknown, what = "internal error"): Refusal {
+  if (error instanceof Refusal) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new Refusal(`${what}: ${message}`, { code: RefusalCode.Internal, cause: error });
+}
+
 /** Sends a reply record; a client that is gone or not reading is not an error worth more than a log line. */
-function send(sock: OwnedFd, record: Uint8Array): void {
+function send(sock: OwnedFd, record: Uint8Array, fds: readonly number[] = []): void {
   try {
-    sendRecord(sock, record);
+    sendRecord(sock, record, fds);
   } catch {
     // EPIPE / ECONNRESET: the client went away; the caller learns it from the reader.
   }

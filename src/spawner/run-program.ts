@@ -3,6 +3,7 @@
 // when the client goes away.
 import { closeAll } from "../libc/owned-fd.ts";
 import { strerror } from "../libc/system-error.ts";
+import type { Logger } from "./logger.ts";
 import { ChildProcess } from "../process/child.ts";
 import { lookupProgram, type Lookup } from "../process/path-lookup.ts";
 import { spawnProgram, SpawnError } from "../process/spawn.ts";
@@ -20,11 +21,14 @@ export interface ProgramRunnerOptions {
   keepEnv?: (name: string) => boolean;
   /** Called for every started program (the spawner tracks them for shutdown). */
   onChild?: (child: ChildProcess) => void;
-  /** Run every program under bubblewrap at this path, seeing only what its client granted. */
-  sandbox?: { bwrap: Uint8Array };
+  /** Run every program in a sandbox that sees only what its client granted. */
+  sandbox: boolean;
+  log: Logger;
 }
 
-export function programRunner(options: ProgramRunnerOptions): Handler {
+export function programRunner(runner: ProgramRunnerOptions): Handler {
+  const bwrap = runner.sandbox ? Bun.which("bwrap") : null;
+  const options = { ...runner, sandbox: bwrap ? { bwrap: new TextEncoder().encode(bwrap) } : undefined };
   return async (request: PortalRequest): Promise<Outcome> => {
     const argv = [...options.prefix, ...request.args];
     if (argv.length === 0) {

@@ -1,24 +1,38 @@
-// A spawner: a listening socket, an accept loop, and a connection task per
-// client, all on the JS thread (the FdWatcher does the waiting).
-import { chmodSync, mkdirSync, unlinkSync, existsSync } from "node:fs";
+// A spawner: a listening socket, an accept loop that admits or refuses each
+// peer at once, and a connection task per admitted client, all on the JS
+// thread (the FdWatcher does the waiting).
+import { chmodSync, existsSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
-import { OwnedFd } from "../libc/owned-fd.ts";
+import type { OwnedFd } from "../libc/owned-fd.ts";
+import { peerCredentials, peerGroups } from "../libc/socket.ts";
 import { acceptSeqpacket, listenSeqpacket } from "../fdpass/seqpacket.ts";
 import { FdWatcher, WatchCancelled } from "../fdwatch/fd-watcher.ts";
 import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.ts";
+import { defaultSocketPath } from "../protocol/socket-name.ts";
 import type { ChildProcess } from "../process/child.ts";
-import { serveConnection, type RunSlots } from "./connection.ts";
+import { serveConnection } from "./connection.ts";
 import { programRunner } from "./run-program.ts";
 import { claimSocketPath } from "./socket-path.ts";
 import { silentLogger, type Logger } from "./logger.ts";
 import { compileEnvPolicy, defaultAccessPolicy, type AccessPolicy, type EnvPolicy } from "./access-policy.ts";
+import { Admission } from "./admission.ts";
+import { RunQueue } from "./run-queue.ts";
+import { RefusalLog, refuseAtAccept } from "./refuse-at-accept.ts";
+import { openSocketLock, OrphanGuard, waitForLock } from "./orphan-guard.ts";
+import { tryLockExclusive } from "../libc/file.ts";
 import type { Handler } from "./request.ts";
 
+export { defaultSocketPath };
+
 export const DEFAULT_MAX_CHILDREN = 64;
+export const DEFAULT_MAX_QUEUE = 1024;
 export const DEFAULT_MAX_CONNECTIONS = 1024;
+export const DEFAULT_MAX_CONNECTIONS_PER_UID = 256;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 export const DEFAULT_KILL_GRACE_MS = 1000;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 5000;
+/** setTimeout takes a signed 32-bit count of ms; anything longer would fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface ServeOptions {
   /** Socket path. Default: env PORTAL_NAME, else ./portal.sock. Ignored with `listener`. */
@@ -35,17 +49,26 @@ export interface ServeOptions {
   access?: AccessPolicy;
   /** Which client variables reach programs (default handler only). Default: all. */
   env?: EnvPolicy;
-  /** Run every program under bubblewrap (this path), seeing only what its client grants (default handler only). */
-  sandbox?: { bwrap: string };
+  /** Run every program in a sandbox that sees only what its client grants, as the client's user (default handler only; needs root). */
+  sandbox?: boolean;
   maxRequestBytes?: number;
   maxFds?: number;
-  /** Programs (handler runs) at once; more are refused. Default 64. */
+  /** Programs (handler runs) at once; more wait their turn. Default 64. */
   maxChildren?: number;
-  /** Connections at once (running or still sending); more are closed at once. Default 1024. */
+  /** Complete requests that may wait for a slot; more are refused. Default 1024. */
+  maxQueue?: number;
+  /** Connections at once (being read, waiting or running); more are refused at once. Default 1024. */
   maxConnections?: number;
+  /** Connections one uid may have open at once (root is exempt). Default 256. */
+  maxConnectionsPerUid?: number;
   /** A client must send its whole request within this many ms. Default 5000. */
   requestTimeoutMs?: number;
   backlog?: number;
+  /**
+   * End every program group with the spawner, SIGKILL included, through a
+   * small watchdog process (default handler only). Default true.
+   */
+  orphanGuard?: boolean;
   /**
    * Collect garbage once the server has been idle this long (ms). Off by
    * default; the CLI turns it on so a device's spawner gives back the heap
@@ -62,6 +85,8 @@ export interface PortalServer {
   readonly path: string;
   /** Connections being served right now. */
   readonly activeConnections: number;
+  /** Resolves once the server accepts connections (a restarted spawner may first wait for its predecessor's programs to end). */
+  readonly listening: Promise<void>;
   /**
    * Stops accepting and removes the socket; lets running programs finish for
    * up to `graceMs` (default 0), then sends their groups SIGTERM and, after
@@ -70,94 +95,151 @@ export interface PortalServer {
   close(options?: { graceMs?: number }): Promise<void>;
 }
 
-export function defaultSocketPath(env: Record<string, string | undefined> = process.env): string {
-  return env.PORTAL_NAME || "./portal.sock";
+/** Throws RangeError for options that cannot be honoured (a timer past 2^31-1 ms would fire at once). */
+export function checkServeOptions(options: ServeOptions): void {
+  const timers: Array<[string, number | undefined]> = [
+    ["killGraceMs", options.killGraceMs],
+    ["requestTimeoutMs", options.requestTimeoutMs],
+    ["idleGcMs", options.idleGcMs],
+  ];
+  for (const [name, value] of timers) {
+    if (value !== undefined && !(value >= 0 && value <= MAX_TIMER_MS)) {
+      throw new RangeError(`${name} must be between 0 and ${MAX_TIMER_MS} ms (about 24.8 days), got ${value}`);
+    }
+  }
+  const counts: Array<[string, number | undefined, number]> = [
+    ["maxChildren", options.maxChildren, 1],
+    ["maxQueue", options.maxQueue, 0],
+    ["maxConnections", options.maxConnections, 1],
+    ["maxConnectionsPerUid", options.maxConnectionsPerUid, 1],
+    ["maxFds", options.maxFds, 0],
+    ["maxRequestBytes", options.maxRequestBytes, 1],
+  ];
+  for (const [name, value, min] of counts) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= min)) throw new RangeError(`${name} must be an integer >= ${min}, got ${value}`);
+  }
 }
 
 export function serve(options: ServeOptions = {}, handler?: Handler): PortalServer {
+  checkServeOptions(options);
   const log = options.log ?? silentLogger;
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
   const children = new Set<ChildProcess>();
+  const path = options.listener ? "" : (options.socket ?? defaultSocketPath());
+  let guard: OrphanGuard | null = null;
   const effectiveHandler =
     handler ??
     programRunner({
       prefix: (options.program ?? []).map((a) => (typeof a === "string" ? new TextEncoder().encode(a) : a)),
       killGraceMs,
       keepEnv: options.env ? compileEnvPolicy(options.env) : undefined,
-      sandbox: options.sandbox ? { bwrap: new TextEncoder().encode(options.sandbox.bwrap) } : undefined,
+      sandbox: options.sandbox ?? false,
       onChild: (child) => {
         children.add(child);
-        void child.exited.finally(() => children.delete(child));
+        guard?.add(child.pid);
+        void child.exited.finally(() => {
+          children.delete(child);
+          guard?.remove(child.pid);
+        });
       },
+      log,
     });
-  const path = options.listener ? "" : (options.socket ?? defaultSocketPath());
-  const listener = options.listener ?? bindSocket(path, options.mode ?? 0o600, options.backlog);
 
   const watcher = FdWatcher.shared();
   const connections = new Set<Promise<void>>();
+  const queue = new RunQueue(options.maxChildren ?? DEFAULT_MAX_CHILDREN, options.maxQueue ?? DEFAULT_MAX_QUEUE);
+  const admission = new Admission(options.access ?? defaultAccessPolicy(), {
+    maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+    maxConnectionsPerUid: options.maxConnectionsPerUid ?? DEFAULT_MAX_CONNECTIONS_PER_UID,
+  });
+  const refusals = new RefusalLog();
   let idleGc: ReturnType<typeof setTimeout> | undefined;
   let closing = false;
-  let running = 0;
-  const maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN;
-  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  const slots: RunSlots = {
-    max: maxChildren,
-    tryAcquire: () => (running < maxChildren ? (running++, true) : false),
-    release: () => void running--,
-  };
+  let listener: OwnedFd | null = null;
   const connectionOptions = {
     maxRequestBytes: options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES,
     maxFds: options.maxFds ?? DEFAULT_MAX_FDS,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
-    access: options.access ?? defaultAccessPolicy(),
-    slots,
+    queue,
     handler: effectiveHandler,
     log,
+    peerGroups,
   };
 
-  const acceptLoop = (async () => {
+  const serveOne = (sock: OwnedFd) => {
+    const peer = peerCredentials(sock);
+    const verdict = admission.admit(peer);
+    if ("code" in verdict) {
+      const line = refusals.line(peer.uid, `refused peer pid ${peer.pid} uid ${peer.uid}: ${verdict.message}`);
+      if (line) log.warn(line);
+      return void refuseAtAccept(sock, verdict, watcher);
+    }
+    const task = serveConnection(sock, peer, connectionOptions)
+      .catch((error) => log.error(`connection failed: ${error instanceof Error ? error.stack : String(error)}`))
+      .finally(() => verdict.release());
+    connections.add(task);
+    clearTimeout(idleGc);
+    void task.finally(() => {
+      connections.delete(task);
+      if (connections.size === 0 && options.idleGcMs !== undefined) {
+        idleGc = setTimeout(() => Bun.gc(true), options.idleGcMs);
+        idleGc.unref();
+      }
+    });
+  };
+
+  const acceptLoop = async (sock: OwnedFd) => {
     while (!closing) {
-      let sock: OwnedFd | null;
+      let conn: OwnedFd | null;
       try {
-        sock = acceptSeqpacket(listener);
+        conn = acceptSeqpacket(sock);
       } catch (error) {
         // EMFILE/ENFILE/ENOMEM: keep serving the connections we have; retry shortly.
         log.warn(`accept failed: ${(error as Error).message}`);
         await Bun.sleep(100);
         continue;
       }
-      if (!sock) {
-        await watcher.readable(listener.fd);
-        continue;
-      }
-      if (connections.size >= maxConnections) {
-        // Silent or slow clients must not exhaust the fd table: shed the newest.
-        log.warn(`closing a new connection: ${maxConnections} connections are open (--max-connections)`);
-        sock.close();
-        continue;
-      }
-      const task = serveConnection(sock, connectionOptions).catch((error) =>
-        log.error(`connection failed: ${error instanceof Error ? error.stack : String(error)}`),
-      );
-      connections.add(task);
-      clearTimeout(idleGc);
-      void task.finally(() => {
-        connections.delete(task);
-        if (connections.size === 0 && options.idleGcMs !== undefined) {
-          idleGc = setTimeout(() => Bun.gc(true), options.idleGcMs);
-          idleGc.unref();
-        }
-      });
+      if (conn) serveOne(conn);
+      else await watcher.readable(sock.fd);
     }
-  })().catch((error) => {
-    if (error instanceof WatchCancelled) return;
-    log.error(`accept loop failed: ${String(error)}`);
-    options.onFatal?.(error instanceof Error ? error : new Error(String(error)));
-  });
+  };
+
+  // A path-bound spawner first takes its socket's lock, which a predecessor's
+  // watchdog holds while it ends that spawner's programs. Usually it is free
+  // and everything below happens before serve() returns.
+  const begin = (lock: OwnedFd | null) => {
+    if (options.orphanGuard !== false && !handler) guard = new OrphanGuard(killGraceMs, lock, log);
+    else lock?.close();
+    listener = options.listener ?? bindSocket(path, options.mode ?? 0o600, options.backlog);
+  };
+  let listening: Promise<void>;
+  if (path) {
+    const dir = dirname(path);
+    if (!existsSync(dir)) createSocketDirectory(dir, options.mode ?? 0o600);
+    warnIfOthersMayWrite(dir, log);
+    const lock = openSocketLock(path);
+    if (tryLockExclusive(lock.fd)) {
+      begin(lock);
+      listening = Promise.resolve();
+    } else {
+      listening = waitForLock(lock, path, killGraceMs + 5000, log).then(begin);
+    }
+  } else {
+    begin(null);
+    listening = Promise.resolve();
+  }
+  const running = listening
+    .then(() => acceptLoop(listener!))
+    .catch((error) => {
+      if (error instanceof WatchCancelled) return;
+      log.error(`the spawner stopped accepting: ${String(error)}`);
+      options.onFatal?.(error instanceof Error ? error : new Error(String(error)));
+    });
 
   let closed: Promise<void> | null = null;
   return {
     path,
+    listening,
     get activeConnections() {
       return connections.size;
     },
@@ -165,35 +247,46 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
       closed ??= (async () => {
         closing = true;
         clearTimeout(idleGc);
-        watcher.cancel(listener.fd);
-        await acceptLoop;
-        listener.close();
-        if (path) removeSocket(path);
+        await listening.catch(() => {});
+        listener?.close();
+        await running;
+        if (path && listener) removeSocket(path);
+        queue.close("the spawner is shutting down");
         if (connections.size > 0 && graceMs > 0) {
           let timer: ReturnType<typeof setTimeout> | undefined;
-          await Promise.race([Promise.all(connections), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+          await Promise.race([Promise.all(connections), new Promise((r) => (timer = setTimeout(r, Math.min(graceMs, MAX_TIMER_MS))))]);
           clearTimeout(timer);
         }
         for (const child of children) child.terminateGroup(killGraceMs);
         await Promise.all(connections);
+        await guard?.stop();
       })();
       return closed;
     },
   };
 }
 
-/**
- * Binds and listens at `path` with exactly `mode`. A missing parent
- * directory is created private (0700, plus search permission for the
- * classes the socket mode lets in).
- */
-function bindSocket(path: string, mode: number, backlog?: number): OwnedFd {
-  const dir = dirname(path);
-  if (!existsSync(dir)) {
-    const dirMode = 0o700 | (mode & 0o060 ? 0o010 : 0) | (mode & 0o006 ? 0o001 : 0);
-    mkdirSync(dir, { recursive: true, mode: dirMode });
-    chmodSync(dir, dirMode);
+/** A missing parent directory is created private: 0700, plus search permission for the classes the socket mode lets in. */
+function createSocketDirectory(dir: string, mode: number): void {
+  const dirMode = 0o700 | (mode & 0o060 ? 0o010 : 0) | (mode & 0o006 ? 0o001 : 0);
+  mkdirSync(dir, { recursive: true, mode: dirMode });
+  chmodSync(dir, dirMode);
+}
+
+/** Anyone who may write the socket's directory may replace the socket with their own. */
+function warnIfOthersMayWrite(dir: string, log: Logger): void {
+  try {
+    const { mode } = statSync(dir);
+    if ((mode & 0o002) !== 0 && (mode & 0o1000) === 0) {
+      log.warn(`the socket's directory '${dir}' is writable by everyone and not sticky: anyone could replace the socket`);
+    }
+  } catch {
+    // bind() will report a directory we cannot stat.
   }
+}
+
+/** Binds and listens at `path` with exactly `mode`. */
+function bindSocket(path: string, mode: number, backlog?: number): OwnedFd {
   claimSocketPath(path);
   // bind() creates the file as 0777 & ~umask: make that exactly our mode, so
   // the socket never listens with another one (until the chmod below, a

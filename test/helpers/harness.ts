@@ -38,6 +38,20 @@ export function childPids(pid: number): number[] {
   return out;
 }
 
+/** The spawner's watchdog (src/spawner/orphan-guard.ts): a child of every spawner, never a program. */
+export function isWatchdog(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("portal-watchdog");
+  } catch {
+    return false;
+  }
+}
+
+/** Children of a spawner that are programs it runs (its watchdog left out). */
+export function programChildren(pid: number): number[] {
+  return childPids(pid).filter((child) => !isWatchdog(child));
+}
+
 export function processExists(pid: number): boolean {
   try {
     // A zombie still has /proc/PID; count it as gone.

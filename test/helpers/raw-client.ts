@@ -10,7 +10,7 @@ import { connectSeqpacket, sendRecord } from "../../src/fdpass/seqpacket.ts";
 import { RecordReader } from "../../src/fdpass/record-reader.ts";
 import {
   decodeOutcome, decodeRecord, decodeRefused, encodeFdTargets, encodeHello, encodeRecord, encodeStart, joinNulTerminated, RecordType,
-  type Record,
+  type WireRecord,
 } from "../../src/protocol/v2.ts";
 import type { Outcome } from "../../src/protocol/outcome.ts";
 
@@ -103,7 +103,7 @@ export class RawClient {
 }
 
 /** v2 replies decoded; throws on anything that is not a well-formed record. */
-export function decodeReplies(replies: readonly Uint8Array[]): Record[] {
+export function decodeReplies(replies: readonly Uint8Array[]): WireRecord[] {
   return replies.map((r) => decodeRecord(r));
 }
 

@@ -5,7 +5,7 @@
 // cleanup ends it by pid even when a test fails.
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { BUN, EXEC, SPAWNER, childPids, waitFor, type Scratch } from "./harness.ts";
+import { BUN, EXEC, SPAWNER, programChildren, waitFor, type Scratch } from "./harness.ts";
 import { isListening, catchesSignal, envWithoutPortal as baseEnv, startProcess, TextCollector as Output, type Proc, type StartOptions } from "./harness.ts";
 export { isListening, catchesSignal, baseEnv, Output };
 
@@ -91,9 +91,9 @@ export function fdTable(pid: number): string[] {
   return out;
 }
 
-/** Live (non-zombie) direct children of `pid`. */
+/** Direct children of spawner `pid` that are its programs (not its watchdog). */
 export function liveChildren(pid: number): number[] {
-  return childPids(pid);
+  return programChildren(pid);
 }
 
 /**

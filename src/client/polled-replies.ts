@@ -1,6 +1,6 @@
 // Replies read by waiting in poll(2) on the JS thread: for a client process
 // that has nothing else to do while its program runs (portal-exec). It saves
-// the ~0.5-1 ms that starting Bun's own fd reader costs a fresh process.
+// the ~0.5-1 ms that starting the FdWatcher's thread costs a fresh process.
 //
 // Signals still get through at once: a signal sent to the process lands on
 // its main thread, which makes poll return EINTR; the loop then yields to the
@@ -14,12 +14,15 @@ import { PollList } from "../libc/poll.ts";
 import { POLLIN } from "../libc/constants.ts";
 import { receiveRecord } from "../fdpass/seqpacket.ts";
 import { MAX_RECORD_BYTES } from "../protocol/limits.ts";
-import { decodeRecord, ProtocolError, type Record } from "../protocol/v2.ts";
-import { ReplyTimeout, type ReplySource } from "./reply-reader.ts";
+import { concatBytes } from "../protocol/bytes.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import { ReplyTimeout, type RawReply, type ReplySource } from "./reply-source.ts";
 
 const WAIT_SLICE_MS = 250;
+/** Replies carry at most this many fds (PTY_MASTER carries one). */
+const MAX_REPLY_FDS = 4;
 
-export class PollingReplyReader implements ReplySource {
+export class PolledReplies implements ReplySource {
   readonly #poll = new PollList(1);
   #ended = false;
 
@@ -27,51 +30,20 @@ export class PollingReplyReader implements ReplySource {
     this.#poll.add(sock.fd, POLLIN);
   }
 
-  async next(timeoutMs?: number): Promise<Record | null> {
-    const data = await this.#receive(timeoutMs);
-    if (!data) return null;
-    try {
-      return decodeRecord(data);
-    } catch (error) {
-      throw error instanceof ProtocolError ? error : new ProtocolError(String(error));
-    }
-  }
-
-  async rest(limit: number): Promise<Uint8Array> {
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (let data = await this.#receive(); data && total <= limit; data = await this.#receive()) {
-      chunks.push(data);
-      total += data.length;
-    }
-    const out = new Uint8Array(total);
-    let offset = 0;
-    for (const chunk of chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    return out;
-  }
-
-  async close(): Promise<void> {
-    this.#ended = true;
-  }
-
-  /** One record's bytes, or null at end of file. */
-  async #receive(timeoutMs?: number): Promise<Uint8Array | null> {
+  async nextRaw(timeoutMs?: number): Promise<RawReply | null> {
     const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
     for (;;) {
       if (this.#ended) return null;
       let result;
       try {
-        result = receiveRecord(this.sock, MAX_RECORD_BYTES, 0);
+        result = receiveRecord(this.sock, MAX_RECORD_BYTES, MAX_REPLY_FDS);
       } catch (error) {
         // The spawner closed with part of our request unread: the kernel
         // reports that once, ahead of the replies still queued. Read on.
         if (error instanceof SystemError && error.errno === ECONNRESET) continue;
         throw error;
       }
-      if (result.kind === "record") return result.data.slice();
+      if (result.kind === "record") return { data: result.data, fds: result.fds };
       if (result.kind === "eof") {
         this.#ended = true;
         return null;
@@ -83,5 +55,20 @@ export class PollingReplyReader implements ReplySource {
       // Let signal handlers (and anything else queued) run before waiting again.
       await new Promise((resolve) => setImmediate(resolve));
     }
+  }
+
+  async rest(limit: number): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    for (let reply = await this.nextRaw(); reply && total <= limit; reply = await this.nextRaw()) {
+      for (const fd of reply.fds) fd.close();
+      chunks.push(reply.data);
+      total += reply.data.length;
+    }
+    return concatBytes(chunks);
+  }
+
+  close(): void {
+    this.#ended = true;
   }
 }
