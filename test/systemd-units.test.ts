@@ -167,6 +167,8 @@ function whyUnitsCannotRun(): string | null {
   } catch {
     return `${dirname(INSTALLED_SPAWNER)} does not exist`;
   }
+  const probe = Bun.spawnSync(["unshare", "--mount", "--propagation", "private", "mount", "-t", "tmpfs", "tmpfs", "/mnt"], { stdio: ["ignore", "pipe", "pipe"] });
+  if (probe.exitCode !== 0) return `cannot mount in a new mount namespace: ${probe.stderr.toString().trim()}`;
   return null;
 }
 const whyNotRun = whyUnitsCannotRun();
