@@ -5,7 +5,7 @@
 // standing in for the dmabuf), fd 0 = commands, fd 1 = status, fd 2 = debug.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ptr } from "bun:ffi";
-import { ftruncateSync, readlinkSync, readSync, existsSync, mkdirSync, rmdirSync } from "node:fs";
+import { ftruncateSync, readFileSync, readlinkSync, readSync, existsSync, mkdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { libc } from "../src/libc/libc.ts";
@@ -56,6 +56,8 @@ async function playContentItem(packageDir: string, frames: number) {
       // The renderer is in the overlay's mount namespace, not ours, and its root holds the image.
       const namespace = readlinkSync(`/proc/${rendererPid}/ns/mnt`);
       const imageVisible = existsSync(`/proc/${rendererPid}/root/opt/portal/bin/renderer`);
+      // Mount points in the renderer's view (field 5 of mountinfo).
+      const mountPoints = readFileSync(`/proc/${rendererPid}/mountinfo`, "utf8").trim().split("\n").map((line) => line.split(" ")[4]!);
 
       content.stdin.write("fill 0 0 128\n");
       content.stdin.flush();
@@ -74,7 +76,7 @@ async function playContentItem(packageDir: string, frames: number) {
       await status.done;
       const pixels = new Uint8Array(FRAME_BYTES);
       readSync(buffer.fd, pixels, 0, FRAME_BYTES, 0);
-      return { code, status: status.text, debug: debug.text, pixels, rendererPid, namespace, imageVisible };
+      return { code, status: status.text, debug: debug.text, pixels, rendererPid, namespace, imageVisible, mountPoints };
     } finally {
       if (content.exitCode === null) content.kill("SIGKILL");
       await content.exited;
@@ -132,6 +134,9 @@ describe.skipIf(unavailable !== null)("the info-beamer package", () => {
     expect(Buffer.from(item.pixels).equals(Buffer.from(drawFrame(12, [0, 0, 128])))).toBe(true);
     expect(item.namespace).not.toBe(readlinkSync("/proc/self/ns/mnt"));
     expect(item.imageVisible).toBe(true);
+    // The socket's own directory is bound into the view, not the package directory.
+    expect(item.mountPoints).toContain(join(packageDir, "run"));
+    expect(item.mountPoints).not.toContain(packageDir);
   });
 
   test("each content item gets a fresh renderer from the same long-lived spawner", async () => {
@@ -161,6 +166,6 @@ describe.skipIf(unavailable !== null)("the info-beamer package", () => {
     expect(await service!.proc.exited).toBe(0);
     expect(processExists(spawner)).toBe(false);
     await waitForLoopsReleased(join(packageDir, "overlay.squashfs"));
-    expect(existsSync(join(packageDir, "portal.sock"))).toBe(false);
+    expect(existsSync(join(packageDir, "run", "portal.sock"))).toBe(false);
   });
 });
