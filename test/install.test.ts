@@ -296,6 +296,10 @@ function whyNpmCannotInstall(): string | null {
 
 const npmUnavailable = whyNpmCannotInstall();
 if (npmUnavailable) console.warn(`skipping the npm install tests: ${npmUnavailable}`);
+// CI has npm and its registry (.ci/run sets CI): there, not installing is a failure.
+test.skipIf(!process.env.CI)("on CI, npm can install Bun", () => {
+  expect(npmUnavailable).toBeNull();
+});
 
 /** npm with a private prefix and no lifecycle noise; throws with npm's own words on failure. */
 function npm(args: string[], cwd: string): void {
