@@ -107,6 +107,13 @@ describe.skipIf(unavailable !== null)("the info-beamer package", () => {
   }, 300_000);
 
   afterAll(async () => {
+    // A service still running (a test failed or was filtered out) is stopped
+    // the way info-beamer stops it, so it ends its `portal overlay run` too:
+    // cleanup's SIGKILL would reach the service's shell only.
+    if (service && service.proc.exitCode === null && service.proc.signalCode === null) {
+      service.proc.kill("SIGTERM");
+      await Promise.race([service.proc.exited, Bun.sleep(DEADLINE_MS)]);
+    }
     await scratch.cleanup().catch(() => {});
     releaseMountsUnder(scratch.dir);
     if (!stateBaseExisted) {
