@@ -5,12 +5,7 @@
 // is left alone.
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { BUILD_DIR, BuildError } from "./image-contents.ts";
-
-function run(argv: string[], cwd: string, what: string): void {
-  const result = Bun.spawnSync(argv, { cwd, stdio: ["ignore", "pipe", "pipe"] });
-  if (result.exitCode !== 0) throw new BuildError(`${what} failed (exit ${result.exitCode}): ${result.stderr.toString().trim().split("\n").slice(-3).join("\n")}`);
-}
+import { BUILD_DIR, BuildError, DownloadError, run, unreachable } from "./image-contents.ts";
 
 /** A directory holding /lib/ld-linux-aarch64.so.1 and libc for `qemu-aarch64 -L`. */
 export function arm64Sysroot(): string {
@@ -25,12 +20,25 @@ export function arm64Sysroot(): string {
     "-o", "APT::Architecture=arm64", "-o", "APT::Architectures::=arm64", "-o", `Dir::State::Lists=${join(dir, "lists")}`,
     "-o", `Dir::Cache=${join(dir, "cache")}`, "-o", `Dir::State::status=${join(dir, "status")}`, "-o", "Debug::NoLocking=1",
   ];
-  run(["apt-get", "-qq", ...options, "update"], dir, "apt-get update (arm64 lists, private state)");
-  run(["apt-get", "-qq", ...options, "download", "libc6:arm64"], debs, "apt-get download libc6:arm64");
+  // apt-get update exits 0 when a mirror cannot be reached (W: lines); the download then finds nothing.
+  const update = Bun.spawnSync(["apt-get", "-qq", ...options, "update"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+  const updateOutput = update.stderr.toString().trim();
+  if (update.exitCode !== 0) {
+    const Failure = unreachable(updateOutput) ? DownloadError : BuildError;
+    throw new Failure(`apt-get update (arm64 lists, private state) failed (exit ${update.exitCode}): ${updateOutput}`);
+  }
+  try {
+    run(["apt-get", "-qq", ...options, "download", "libc6:arm64"], "apt-get download libc6:arm64", debs, true);
+  } catch (error) {
+    if (!(error instanceof DownloadError) && unreachable(updateOutput)) {
+      throw new DownloadError(`${(error as Error).message}\n(apt-get update could not reach the mirror: ${updateOutput})`);
+    }
+    throw error;
+  }
   const deb = readdirSync(debs).find((name) => name.startsWith("libc6_") && name.endsWith("_arm64.deb"));
   if (!deb) throw new BuildError("apt-get download libc6:arm64 left no .deb");
   mkdirSync(sysroot, { recursive: true });
-  run(["dpkg-deb", "-x", join(debs, deb), sysroot], dir, "unpacking libc6:arm64");
+  run(["dpkg-deb", "-x", join(debs, deb), sysroot], "unpacking libc6:arm64", dir);
   return sysroot;
 }
 

@@ -24,10 +24,32 @@ export class BuildError extends Error {
   }
 }
 
-function run(argv: string[], what: string, cwd = REPO): string {
+/** A download a build needs failed because its source (npm registry, Debian mirror) cannot be reached. */
+export class DownloadError extends BuildError {
+  constructor(message: string) {
+    super(message);
+    this.name = "DownloadError";
+  }
+}
+
+/** True when npm's or apt's output says the network, not the request, failed. */
+export function unreachable(output: string): boolean {
+  return /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network|Temporary failure resolving|Could not resolve|Could not connect|Unable to connect|Connection failed|Connection timed out|No route to host/i.test(output);
+}
+
+/**
+ * Runs a build step and returns its stdout. A failure throws a BuildError
+ * with the tool's stderr; for a download whose source cannot be reached, a
+ * DownloadError.
+ */
+export function run(argv: string[], what: string, cwd = REPO, download = false): string {
   const result = Bun.spawnSync(argv, { cwd, stdio: ["ignore", "pipe", "pipe"] });
   if (result.exitCode !== 0) {
-    throw new BuildError(`${what} failed (${argv.join(" ")} exited ${result.exitCode}): ${result.stderr.toString().trim()}`);
+    const stderr = result.stderr.toString().trim();
+    if (download && unreachable(stderr)) {
+      throw new DownloadError(`${what} failed, cannot reach the source (${argv.join(" ")} exited ${result.exitCode}): ${stderr.split("\n").slice(0, 3).join("\n")}`);
+    }
+    throw new BuildError(`${what} failed (${argv.join(" ")} exited ${result.exitCode}): ${stderr}`);
   }
   return result.stdout.toString();
 }
@@ -44,7 +66,7 @@ export function arm64Runtime(): string {
   mkdirSync(dir, { recursive: true });
   const npm = Bun.which("npm");
   if (!npm) throw new BuildError("npm not found: it fetches the arm64 Bun (@oven/bun-linux-aarch64) for cross-compiling");
-  const tarball = run([npm, "pack", "--silent", `@oven/bun-linux-aarch64@${Bun.version}`], "fetching the arm64 Bun", dir).trim().split("\n").pop()!;
+  const tarball = run([npm, "pack", "--loglevel=error", `@oven/bun-linux-aarch64@${Bun.version}`], "fetching the arm64 Bun from the npm registry", dir, true).trim().split("\n").pop()!;
   run(["tar", "-xzf", tarball, "-C", dir], "unpacking the arm64 Bun", dir);
   rmSync(join(dir, tarball), { force: true });
   chmodSync(bun, 0o755);

@@ -1,4 +1,4 @@
-// bun run build:client [-- extra bun build flags]
+// bun run build:client [-- options]   (bun scripts/build-client.ts --help)
 //
 // Builds the lean client two ways:
 //   build/portal-exec     single-file executable (no Bun needed on the device)
@@ -9,10 +9,11 @@
 // files and of parsing them (bytecode). The bytecode cache only fits the Bun
 // version that built it; another Bun parses the .js instead (slower, same
 // result). docs/performance.md says when to use which.
-// Extra flags (e.g. --target=bun-linux-arm64 --compile-executable-path=...)
-// go to the executable build.
+// --target and --compile-executable-path (cross-compiling), and any bun build
+// flags after a --, go to the executable build.
 import { dirname, join } from "node:path";
 import type { BunPlugin } from "bun";
+import { parseBuildArguments } from "./build-arguments.ts";
 
 const ROOT = join(import.meta.dir, "..");
 export const CLIENT_ENTRY = join(ROOT, "src/cli/portal-exec.ts");
@@ -90,8 +91,26 @@ async function run(argv: string[]): Promise<void> {
   if (code !== 0) throw new Error(`${argv.slice(1, 3).join(" ")} failed (exit ${code}):\n${stderr}`);
 }
 
+const command = {
+  name: "scripts/build-client.ts",
+  usage: `usage: bun run build:client [-- options] [-- BUN BUILD FLAGS...]   (bun scripts/build-client.ts [options])
+Builds build/portal-exec (one executable, Bun inside) and build/portal-exec.js (for bun build/portal-exec.js).
+  --target TARGET                   bun build target of the executable, e.g. bun-linux-arm64
+  --compile-executable-path FILE    the Bun to build it from (an arm64 Bun when cross-compiling)
+  -h, --help                        this text
+Flags after -- go to bun build for the executable as they are.`,
+};
+
 if (import.meta.main) {
-  const extra = process.argv.slice(2);
+  const { values, rest } = parseBuildArguments(command, {
+    target: { type: "string" },
+    "compile-executable-path": { type: "string" },
+  }, { rest: true });
+  const extra = [
+    ...(values.target ? [`--target=${values.target}`] : []),
+    ...(values["compile-executable-path"] ? [`--compile-executable-path=${values["compile-executable-path"]}`] : []),
+    ...rest,
+  ];
   const out = join(ROOT, "build");
   await buildExecutable(CLIENT_ENTRY, join(out, "portal-exec"), extra);
   await buildBundle(CLIENT_ENTRY, join(out, "portal-exec.js"));

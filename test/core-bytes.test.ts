@@ -113,7 +113,7 @@ describe("through the portal-exec CLI", () => {
   test("the byte-exact launcher itself delivers the bytes (control, no portal involved)", async () => {
     const { stdout, code } = await runProcess(exactCommand([...PRINTF_ARGS, ...AWKWARD_ARGS], { env: [] }));
     expect(code).toBe(0);
-    expect(stdout).toEqual(nulJoined(AWKWARD_ARGS));
+    expect(stdout as Uint8Array).toEqual(nulJoined(AWKWARD_ARGS) as Uint8Array);
   });
 
   test("non-UTF-8 and empty arguments given to portal-exec reach the program byte for byte", async () => {
@@ -121,7 +121,7 @@ describe("through the portal-exec CLI", () => {
     const { stdout, stderr, code } = await runProcess(command);
     expect(stderr).toBe("");
     expect(code).toBe(0);
-    expect(stdout).toEqual(nulJoined(AWKWARD_ARGS));
+    expect(stdout as Uint8Array).toEqual(nulJoined(AWKWARD_ARGS) as Uint8Array);
   });
 
   test("portal-exec's non-UTF-8 environment reaches the program byte for byte (PORTAL_* stays behind)", async () => {

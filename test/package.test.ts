@@ -4,7 +4,7 @@
 // info-beamer does on a Pi 5: fd 3 = the buffer to render into (a memfd
 // standing in for the dmabuf), fd 0 = commands, fd 1 = status, fd 2 = debug.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ftruncateSync, readlinkSync, readSync, existsSync, mkdirSync, rmdirSync } from "node:fs";
+import { ftruncateSync, readFileSync, readlinkSync, readSync, existsSync, mkdirSync, rmdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { OwnedFd } from "../src/libc/owned-fd.ts";
@@ -53,6 +53,8 @@ async function playContentItem(packageDir: string, frames: number) {
       // The renderer is in the overlay's mount namespace, not ours, and its root holds the image.
       const namespace = readlinkSync(`/proc/${rendererPid}/ns/mnt`);
       const imageVisible = existsSync(`/proc/${rendererPid}/root/opt/portal/bin/renderer`);
+      // Mount points in the renderer's view (field 5 of mountinfo).
+      const mountPoints = readFileSync(`/proc/${rendererPid}/mountinfo`, "utf8").trim().split("\n").map((line) => line.split(" ")[4]!);
 
       content.stdin.write("fill 0 0 128\n");
       content.stdin.flush();
@@ -71,7 +73,7 @@ async function playContentItem(packageDir: string, frames: number) {
       await status.done;
       const pixels = new Uint8Array(FRAME_BYTES);
       readSync(buffer.fd, pixels, 0, FRAME_BYTES, 0);
-      return { code, status: status.text, debug: debug.text, pixels, rendererPid, namespace, imageVisible };
+      return { code, status: status.text, debug: debug.text, pixels, rendererPid, namespace, imageVisible, mountPoints };
     } finally {
       if (content.exitCode === null) content.kill("SIGKILL");
       await content.exited;
@@ -102,6 +104,13 @@ describe.skipIf(unavailable !== null)("the info-beamer package", () => {
   }, 300_000);
 
   afterAll(async () => {
+    // A service still running (a test failed or was filtered out) is stopped
+    // the way info-beamer stops it, so it ends its `portal overlay run` too:
+    // cleanup's SIGKILL would reach the service's shell only.
+    if (service && service.proc.exitCode === null && service.proc.signalCode === null) {
+      service.proc.kill("SIGTERM");
+      await Promise.race([service.proc.exited, Bun.sleep(DEADLINE_MS)]);
+    }
     await scratch.cleanup().catch(() => {});
     releaseMountsUnder(scratch.dir);
     if (!stateBaseExisted) {
@@ -129,6 +138,9 @@ describe.skipIf(unavailable !== null)("the info-beamer package", () => {
     expect(Buffer.from(item.pixels).equals(Buffer.from(drawFrame(12, [0, 0, 128])))).toBe(true);
     expect(item.namespace).not.toBe(readlinkSync("/proc/self/ns/mnt"));
     expect(item.imageVisible).toBe(true);
+    // The socket's own directory is bound into the view, not the package directory.
+    expect(item.mountPoints).toContain(join(packageDir, "run"));
+    expect(item.mountPoints).not.toContain(packageDir);
   });
 
   test("each content item gets a fresh renderer from the same long-lived spawner", async () => {
@@ -158,6 +170,6 @@ describe.skipIf(unavailable !== null)("the info-beamer package", () => {
     expect(await service!.proc.exited).toBe(0);
     expect(processExists(spawner)).toBe(false);
     await waitForLoopsReleased(join(packageDir, "overlay.squashfs"));
-    expect(existsSync(join(packageDir, "portal.sock"))).toBe(false);
+    expect(existsSync(join(packageDir, "run", "portal.sock"))).toBe(false);
   });
 });

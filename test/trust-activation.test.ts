@@ -1,11 +1,10 @@
 // Starting under a supervisor: s6-style readiness (--ready-fd), systemd's
 // sd_notify (NOTIFY_SOCKET) and socket activation (LISTEN_FDS), including
-// handed-in fds that are not a listening SEQPACKET socket, and the example
-// units in docs/systemd/ run through systemd-socket-activate.
+// handed-in fds that are not a listening SEQPACKET socket. The example units
+// in docs/systemd/ are run in systemd-units.test.ts.
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, openSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { BUN, ROOT, SPAWNER, Scratch, waitFor } from "./helpers/harness.ts";
+import { existsSync, openSync } from "node:fs";
+import { BUN, SPAWNER, Scratch, waitFor } from "./helpers/harness.ts";
 import { OwnedFd } from "../src/libc/owned-fd.ts";
 import { bindUnix, listenOn, unixSocket } from "../src/libc/socket.ts";
 import { makePipe, readNow as readNowBytes } from "./helpers/fd-fixtures.ts";
@@ -14,7 +13,7 @@ import { listenSeqpacket } from "../src/fdpass/seqpacket.ts";
 import { exec } from "../src/index.ts";
 import { NotifySocket } from "./helpers/notify-socket.ts";
 import {
-  baseEnv, catchesSignal, DEADLINE_MS, finish, isListening, runExec, startProcess, startSpawner, type Proc,
+  baseEnv, catchesSignal, DEADLINE_MS, finish, isListening, startProcess, startSpawner, type Proc,
 } from "./helpers/trust-processes.ts";
 
 setDefaultTimeout(90_000);
@@ -174,78 +173,5 @@ describe("socket activation", () => {
     const spawner = await startSpawner(scratch, socket, ["--socket", socket], { env: baseEnv({ LISTEN_FDS: "1", LISTEN_PID: "1" }) });
     await serves(socket, 9);
     expect(await stop(spawner)).toBe(0);
-  });
-});
-
-/** Key=value lines of a unit file's [section]. */
-function unitSettings(path: string, section: string): Map<string, string> {
-  const settings = new Map<string, string>();
-  let current = "";
-  for (const raw of readFileSync(path, "utf8").split("\n")) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#") || line.startsWith(";")) continue;
-    const header = /^\[(.+)\]$/.exec(line);
-    if (header) {
-      current = header[1]!;
-      continue;
-    }
-    const eq = line.indexOf("=");
-    if (current === section && eq > 0) settings.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
-  }
-  return settings;
-}
-
-/** ExecStart split the simple way systemd does for unquoted words and single quotes. */
-function splitCommandLine(text: string): string[] {
-  return [...text.matchAll(/'([^']*)'|"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2] ?? m[3]!);
-}
-
-describe.skipIf(!hasSocketActivate)("the example units in docs/systemd", () => {
-  const service = join(ROOT, "docs", "systemd", "portal-spawner.service");
-  const socketUnit = join(ROOT, "docs", "systemd", "portal-spawner.socket");
-
-  test("say what the spawner needs: a SEQPACKET socket, Type=notify, KillMode=mixed, a stop timeout above the graces", () => {
-    const listen = unitSettings(socketUnit, "Socket");
-    expect(listen.get("ListenSequentialPacket")).toMatch(/^\/.+\.sock$/);
-    const svc = unitSettings(service, "Service");
-    expect(svc.get("Type")).toBe("notify");
-    expect(svc.get("KillMode")).toBe("mixed");
-    const argv = splitCommandLine(svc.get("ExecStart")!);
-    const grace = (name: string, fallback: number) => {
-      const i = argv.indexOf(name);
-      return i >= 0 ? Number(argv[i + 1]) : fallback;
-    };
-    expect(Number(svc.get("TimeoutStopSec"))).toBeGreaterThan(grace("--shutdown-grace", 5) + grace("--kill-grace", 1));
-  });
-
-  test("run through systemd-socket-activate, the service's ExecStart serves the socket unit's socket and reports READY=1", async () => {
-    const listen = unitSettings(socketUnit, "Socket");
-    const svc = unitSettings(service, "Service");
-    const argv = splitCommandLine(svc.get("ExecStart")!);
-    expect(argv[0]).toMatch(/portal-spawner$/);
-    // Names that only exist on the target system stand for root here (who is always allowed).
-    const args = argv.slice(1).map((arg, i, all) => {
-      const option = all[i - 1];
-      if (option !== "--allow-gid" && option !== "--allow-uid") return arg;
-      const file = option === "--allow-gid" ? "/etc/group" : "/etc/passwd";
-      return readFileSync(file, "utf8").split("\n").some((l) => l.startsWith(`${arg}:`)) || /^\d+$/.test(arg) ? arg : "0";
-    });
-    const socket = scratch.path("portal.sock");
-    const notify = new NotifySocket(scratch.path("notify"));
-    try {
-      const fdname = listen.get("FileDescriptorName");
-      const run = startProcess(scratch, [
-        "systemd-socket-activate", "--seqpacket", "-l", socket, ...(fdname ? [`--fdname=${fdname}`] : []),
-        "-E", "PATH", "-E", `NOTIFY_SOCKET=${notify.address}`, BUN, SPAWNER, ...args,
-      ]);
-      await run.stderr.waitFor(/Listening on .* as 3\./);
-      await serves(socket, 10);
-      expect(await notify.next(DEADLINE_MS)).toMatch(/^READY=1\nSTATUS=listening on socket fd 3 \(socket activation\)\n/);
-      const result = await runExec(scratch, ["--one-shot", "--socket", socket, "--", "/bin/sh", "-c", "exit 11"]);
-      expect(result.code).toBe(11);
-      expect(await stop(run)).toBe(0);
-    } finally {
-      notify.close();
-    }
   });
 });

@@ -65,7 +65,7 @@ const runDefinition = defineCommand({
       const readySeconds = args["ready-timeout"] === undefined ? 30 : Number(args["ready-timeout"]);
       if (!(readySeconds > 0)) throw new OverlayError(`--ready-timeout needs a number of seconds, got '${args["ready-timeout"]}'`);
       const running = await startOverlay({
-        image: args.image,
+        image: String(args.image),
         socket: args.socket ?? defaultSocketPath(),
         spawner: args.spawner === undefined ? undefined : [args.spawner],
         spawnerArgs,

@@ -104,7 +104,8 @@ export async function startOverlay(options: OverlayRunOptions): Promise<RunningO
   }
   const exited = proc.exited.then((code) => {
     layered.detach();
-    return proc.signalCode ? 128 + parseSignal(proc.signalCode) : code;
+    const signal = proc.signalCode;
+    return signal === null ? code : 128 + (typeof signal === "number" ? signal : parseSignal(signal));
   });
 
   try {

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { BUN, EXEC, SPAWNER, waitFor, type Scratch } from "./harness.ts";
+import { BUN, EXEC, SPAWNER, signalOf, waitFor, type Scratch } from "./harness.ts";
 import { isListening, catchesSignal, envWithoutPortal as cleanEnv, startProcess, TextCollector, type Proc, type StartOptions } from "./harness.ts";
 export { isListening, catchesSignal, cleanEnv, TextCollector };
 
@@ -48,7 +48,7 @@ export async function finish(run: Running, timeoutMs = DEADLINE_MS): Promise<Fin
   } finally {
     clearTimeout(timer);
   }
-  return { code: run.proc.signalCode ? null : run.proc.exitCode, signal: run.proc.signalCode ?? null, stdout: run.stdout.text, stderr: run.stderr.text };
+  return { code: run.proc.signalCode ? null : run.proc.exitCode, signal: signalOf(run.proc), stdout: run.stdout.text, stderr: run.stderr.text };
 }
 
 /** Runs portal-exec to the end. */

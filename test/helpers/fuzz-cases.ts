@@ -253,7 +253,7 @@ function mutateV2(r: SeededRandom, steps: Step[], notes: string[]): void {
       notes.push("ARGS without a final NUL");
       break;
     case 10:
-      steps.splice(pickRecord(), 0, { data: encodeRecord(r.pick([RecordType.HelloAck, RecordType.Exited, RecordType.Refused, 0x07, 0xff]), r.bytes(r.int(20))), fds: [] });
+      steps.splice(pickRecord(), 0, { data: encodeRecord(r.pick<number>([RecordType.HelloAck, RecordType.Exited, RecordType.Refused, 0x07, 0xff]) as RecordType, r.bytes(r.int(20))), fds: [] });
       notes.push("a record type clients never send");
       break;
     default:

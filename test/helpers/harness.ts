@@ -5,6 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { signalName } from "../../src/process/signals.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 export const BUN = process.execPath;
@@ -12,12 +13,14 @@ export const SPAWNER = join(ROOT, "src", "cli", "portal-spawner.ts");
 export const EXEC = join(ROOT, "src", "cli", "portal-exec.ts");
 export const PORTAL = join(ROOT, "src", "cli", "portal.ts");
 
+type Truthy<T> = Exclude<T, false | null | undefined | 0 | "">;
+
 /** Polls `predicate` until it is truthy; throws with `what` after `timeoutMs`. */
-export async function waitFor<T>(predicate: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<NonNullable<T>> {
+export async function waitFor<T>(predicate: () => T | Promise<T>, what: string, timeoutMs = 10_000): Promise<Truthy<T>> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const value = await predicate();
-    if (value) return value as NonNullable<T>;
+    if (value) return value as Truthy<T>;
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await Bun.sleep(5);
   }
@@ -39,6 +42,13 @@ export function childPids(pid: number): number[] {
 }
 
 /** The spawner's watchdog (src/spawner/orphan-guard.ts): a child of every spawner, never a program. */
+/** A subprocess's death signal as a name ("SIGTERM"), whatever form Bun reports it in. */
+export function signalOf(proc: { signalCode: string | number | null }): string | null {
+  const code = proc.signalCode;
+  if (code === null) return null;
+  return typeof code === "number" ? signalName(code) : code;
+}
+
 export function isWatchdog(pid: number): boolean {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("portal-watchdog");

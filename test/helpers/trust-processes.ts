@@ -5,7 +5,7 @@
 // cleanup ends it by pid even when a test fails.
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import type { Subprocess } from "bun";
-import { BUN, EXEC, SPAWNER, programChildren, waitFor, type Scratch } from "./harness.ts";
+import { BUN, EXEC, SPAWNER, programChildren, signalOf, waitFor, type Scratch } from "./harness.ts";
 import { isListening, catchesSignal, envWithoutPortal as baseEnv, startProcess, TextCollector as Output, type Proc, type StartOptions } from "./harness.ts";
 export { isListening, catchesSignal, baseEnv, Output };
 
@@ -37,7 +37,7 @@ export async function finish(run: Proc, timeoutMs = DEADLINE_MS): Promise<Finish
   }
   return {
     code: run.proc.signalCode ? null : run.proc.exitCode,
-    signal: run.proc.signalCode ?? null,
+    signal: signalOf(run.proc),
     stdout: run.stdout.text,
     stderr: run.stderr.text,
   };

@@ -41,7 +41,8 @@ function fdNumbers(result: ReadResult): number[] {
   return Array.from(new Int32Array(result.data.slice().buffer));
 }
 
-function waitStatus(proc: { exitCode: number | null; signalCode: string | null }): number {
+function waitStatus(proc: { exitCode: number | null; signalCode: string | number | null }): number {
+  if (typeof proc.signalCode === "number") return proc.signalCode;
   if (proc.signalCode) return SIGNALS[proc.signalCode as SignalName];
   return (proc.exitCode! & 0xff) << 8;
 }
