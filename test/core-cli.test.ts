@@ -204,18 +204,18 @@ describe("portal-exec options", () => {
     expect(result.stdout.trimEnd().split("\n").filter((line) => !fromSpawner(line))).toEqual(["ONLY=1"]);
   });
 
-  test("PORTAL_NAME picks the socket, and none of the client's PORTAL_* variables reaches the program", async () => {
+  test("PORTAL_NAME picks the socket; the client's own control variables stay behind, a program's own PORTAL_* variables reach it", async () => {
     const { socket } = await startSpawner(scratch, ["--socket", scratch.path("named.sock")], { expectSocket: scratch.path("named.sock") });
     const elsewhere = scratch.path("elsewhere");
     mkdirSync(elsewhere);
     const result = await runExec(scratch, ["/usr/bin/env"], {
       cwd: elsewhere,
-      env: cleanEnv({ PORTAL_NAME: socket, PORTAL_PROTOCOL: "2", PORTAL_SOMETHING: "x", NOT_PORTAL: "y" }),
+      env: cleanEnv({ PORTAL_NAME: socket, PORTAL_PROTOCOL: "2", PORTAL_ONE_SHOT: "1", PORTAL_BUN: "/nowhere", PORTAL_EXEC_INHERITED: "nofile=64", PORTAL_APP_MODE: "x", NOT_PORTAL: "y" }),
     });
     expect(result.code).toBe(0);
     const env = result.stdout.trimEnd().split("\n");
     expect(env).toContain("NOT_PORTAL=y");
-    expect(env.filter((line) => line.startsWith("PORTAL_") && !fromSpawner(line))).toEqual([]);
+    expect(env.filter((line) => line.startsWith("PORTAL_") && !fromSpawner(line))).toEqual(["PORTAL_APP_MODE=x"]);
   });
 
   test("--socket wins over PORTAL_NAME", async () => {

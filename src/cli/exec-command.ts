@@ -3,18 +3,24 @@
 // the program's own 0-255, death by the same signal, 127 not found,
 // 126 not executable, 125 the portal failed.
 import { defaultSocketPath } from "../protocol/socket-name.ts";
-import { accessReal } from "../libc/file.ts";
+import { OwnedFd } from "../libc/owned-fd.ts";
+import { accessReal, duplicateTo, openFile } from "../libc/file.ts";
 import { getPid, sendSignal } from "../libc/process.ts";
-import { F_OK } from "../libc/constants.ts";
+import { currentAction, restoreAction, setDisposition } from "../libc/signal.ts";
+import { hasSignal } from "../libc/sigset.ts";
+import { isTerminal } from "../libc/tty.ts";
+import { F_OK, O_RDWR } from "../libc/constants.ts";
 import { start, type ExecResult } from "../client/exec.ts";
 import { PortalError } from "../client/errors.ts";
 import { isControlVariable } from "../client/request-input.ts";
+import { callerContext, INHERITED_VARIABLE, parseInherited } from "../client/caller-context.ts";
 import { absoluteGrantPath } from "../client/grants.ts";
 import { SIGNALS, isFatalByDefault } from "../process/signals.ts";
 import { exitCodeForSpawnFailure } from "../protocol/outcome.ts";
 import { dieBySignal } from "./exit-like.ts";
 import { inheritableFds, isOpen } from "./forwarded-fds.ts";
-import { argumentBytes, cwdBytes, environmentBytes } from "./process-bytes.ts";
+import { argumentBytes, environmentBytes } from "./process-bytes.ts";
+import { isRegularFile } from "./file-kind.ts";
 import { parseExecArgs, parseProtocol, UsageError, type ExecCliOptions } from "./exec-options.ts";
 
 export const PORTAL_FAILED = 125;
@@ -28,6 +34,9 @@ function fail(message: string, code = PORTAL_FAILED): never {
 }
 
 export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Promise<never> {
+  // First, before this client changes any of it (its signal handlers): what
+  // a program it ran itself would inherit.
+  const context = callerContext({ inherited: parseInherited(process.env[INHERITED_VARIABLE]), detectClosedStd: true });
   let options: ExecCliOptions;
   try {
     options = parseExecArgs(args);
@@ -59,17 +68,20 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     socket,
     args: command,
     env: buildEnv(options),
-    cwd: options.cwd ?? cwdBytes(),
+    cwd: options.cwd,
     fds,
     grants,
+    context,
     protocol: options.protocol,
     waitForSocket: oneShot ? false : options.timeoutSeconds !== undefined ? options.timeoutSeconds * 1000 : true,
     onWaiting: () => process.stderr.write(`portal-exec: waiting for spawner at '${socket}'...\n`),
     handshakeTimeoutMs: options.handshakeSeconds !== undefined ? options.handshakeSeconds * 1000 : undefined,
-    // This process has nothing else to do meanwhile: skip starting Bun's fd reader.
+    // This process has nothing else to do meanwhile: no poll thread.
     waitInThread: true,
+    onStarted: () => letGoOf(fds),
+    onStopped: (signal) => stopLike(signal),
   });
-  relaySignals(remote);
+  relaySignals(remote, context.ignored);
 
   let result: ExecResult;
   try {
@@ -119,19 +131,58 @@ function buildEnv(options: ExecCliOptions): Uint8Array[] {
 /**
  * While the program runs, the signals above go to its process group. Before
  * that (still connecting), a terminating signal ends this client as usual, so
- * the spawner sees the hang-up and never starts anything. SIGTSTP stops the
- * program (SIGSTOP: its group is orphaned, so SIGTSTP would be ignored
- * there) and then this client.
+ * the spawner sees the hang-up and never starts anything. A signal that was
+ * ignored when the client started (nohup, `cmd &` in a script) is neither
+ * relayed nor caught: it stays ignored here and in the program.
  */
-function relaySignals(remote: ReturnType<typeof start>): void {
+function relaySignals(remote: ReturnType<typeof start>, ignored: bigint): void {
   for (const name of FORWARDED) {
+    if (hasSignal(ignored, SIGNALS[name])) continue;
     process.on(name, () => {
       if (remote.kill(SIGNALS[name])) return;
       if (!remote.running && isFatalByDefault(SIGNALS[name])) dieBySignal(SIGNALS[name]);
     });
   }
-  process.on("SIGTSTP", () => {
-    remote.kill(SIGNALS.SIGSTOP);
-    sendSignal(getPid(), SIGNALS.SIGSTOP);
-  });
+  // Ctrl-Z: the program stops (SIGSTOP: its process group is orphaned, so
+  // the kernel would discard a SIGTSTP there), then this client stops with
+  // SIGTSTP, so the shell reports the job stopped (148) as for a direct run.
+  // `fg` continues the client; its SIGCONT goes on to the program.
+  if (!hasSignal(ignored, SIGNALS.SIGTSTP)) {
+    process.on("SIGTSTP", () => {
+      remote.kill(SIGNALS.SIGSTOP);
+      stopLike(SIGNALS.SIGTSTP);
+    });
+  }
+}
+
+/** Stops this process by `signal` with its default action, and takes back our handler once continued. */
+function stopLike(signal: number): void {
+  const saved = currentAction(signal);
+  setDisposition(signal, "default");
+  sendSignal(getPid(), signal);
+  // Here again after SIGCONT.
+  if (saved) restoreAction(saved);
+}
+
+/**
+ * Once the program runs it holds its own copies of the forwarded fds: ours
+ * would keep a pipe's reader from seeing end-of-file, and a writer from
+ * getting SIGPIPE, until the client exits. So the client lets go: fds 0 and
+ * 1 are pointed at /dev/null (their numbers stay taken, so nothing the
+ * runtime opens later lands there), others are closed. fd 2 stays where it
+ * carries the client's own messages to a terminal or a file.
+ */
+function letGoOf(fds: ReadonlyMap<number, number>): void {
+  const sources = new Set(fds.values());
+  let devNull: OwnedFd | null = null;
+  for (const fd of sources) {
+    if (fd === 2 && (isTerminal(2) || isRegularFile(2))) continue;
+    if (fd <= 2) {
+      devNull ??= openFile("/dev/null", O_RDWR);
+      duplicateTo(devNull.fd, fd, false);
+    } else {
+      new OwnedFd(fd).close();
+    }
+  }
+  devNull?.close();
 }

@@ -8,14 +8,26 @@ export function toBytes(value: Bytes): Uint8Array {
   return typeof value === "string" ? encoder.encode(value) : value;
 }
 
-const CONTROL_PREFIX = encoder.encode("PORTAL_");
+/**
+ * The client's own control variables: read by the client (and its
+ * launcher), never forwarded to the program. Every other variable is, a
+ * program's own PORTAL_APP_MODE included (the README lists these).
+ */
+export const CONTROL_VARIABLES = ["PORTAL_NAME", "PORTAL_ONE_SHOT", "PORTAL_PROTOCOL", "PORTAL_BUN", "PORTAL_EXEC_INHERITED"] as const;
+const CONTROL_PREFIXES = CONTROL_VARIABLES.map((name) => encoder.encode(`${name}=`));
+const P = 0x50; // "P": most entries are ruled out by their first byte.
 
-/** Client-side control variables: never forwarded to the program. */
+/** Whether `entry` ("NAME=value") is one of the client's control variables. */
 export function isControlVariable(entry: Uint8Array): boolean {
-  // Checked for every variable at start-up: a plain loop, no closure per entry.
-  if (entry.length < CONTROL_PREFIX.length) return false;
-  for (let i = 0; i < CONTROL_PREFIX.length; i++) if (entry[i] !== CONTROL_PREFIX[i]) return false;
-  return true;
+  // Checked for every variable at start-up: plain loops, no closure per entry.
+  if (entry[0] !== P) return false;
+  for (const prefix of CONTROL_PREFIXES) {
+    if (entry.length < prefix.length) continue;
+    let i = 0;
+    while (i < prefix.length && entry[i] === prefix[i]) i++;
+    if (i === prefix.length) return true;
+  }
+  return false;
 }
 
 export type EnvInput = readonly Bytes[] | Record<string, string | undefined>;

@@ -25,6 +25,7 @@ declare const self: Worker;
 
 self.onmessage = (event: MessageEvent<{ port: MessagePort; wakeFd: number }>) => {
   const { port, wakeFd } = event.data;
+  self.postMessage("ready");
   // Hand control back to the event loop only to let this handler finish; the
   // loop below never returns until "stop".
   run(port, wakeFd);

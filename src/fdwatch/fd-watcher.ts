@@ -46,6 +46,13 @@ export class FdWatcher {
   #nextId = 1;
   #referenced = false;
   #failure: Error | null = null;
+  #started!: () => void;
+  /**
+   * Resolves once the thread runs with all its code loaded: from then on the
+   * watcher needs no file (a sandbox's init waits for it before it leaves
+   * the root the code lives in).
+   */
+  readonly ready = new Promise<void>((resolve) => (this.#started = resolve));
 
   private constructor() {
     this.#wake = eventFd();
@@ -57,6 +64,7 @@ export class FdWatcher {
     // smol: the poll thread only runs a loop of FFI calls; a small heap saves ~RSS.
     this.#worker = new Worker(workerUrl(), { smol: true } as WorkerOptions);
     this.#worker.onmessage = (event: MessageEvent<WatcherEvent[] | string>) => {
+      if (event.data === "ready") this.#started();
       if (typeof event.data === "string") return;
       for (const ready of event.data) this.#settle(ready);
     };
@@ -67,6 +75,7 @@ export class FdWatcher {
       this.#pending.clear();
       this.#updateRef();
       for (const wait of pending) wait.reject(this.#failure);
+      this.#started();
     };
     this.#worker.postMessage({ port: channel.port2, wakeFd: this.#wake.fd }, [channel.port2 as never]);
     this.#worker.unref();

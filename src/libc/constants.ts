@@ -13,6 +13,7 @@ export const SO_PEERCRED = 17;
 export const SO_ACCEPTCONN = 30;
 export const SO_DOMAIN = 39;
 export const SO_PEERGROUPS = 59;
+export const SO_PEERPIDFD = 77;
 export const SCM_RIGHTS = 1;
 
 export const MSG_PEEK = 0x02;
@@ -58,6 +59,7 @@ export const EFD_CLOEXEC = 0o2000000;
 export const EFD_NONBLOCK = 0o4000;
 export const MFD_CLOEXEC = 1;
 
+export const P_ALL = 0;
 export const P_PID = 1;
 export const P_PIDFD = 3;
 export const WNOHANG = 1;
@@ -83,8 +85,9 @@ export const PR_SET_SECUREBITS = 28;
 export const PR_SET_NO_NEW_PRIVS = 38;
 export const PR_CAP_AMBIENT = 47;
 export const PR_CAP_AMBIENT_CLEAR_ALL = 4;
-// SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP | ..._LOCKED | SECBIT_KEEP_CAPS_LOCKED
-export const SECURE_NOROOT_ALL_LOCKED = 0x1 | 0x2 | 0x4 | 0x8 | 0x20;
+// SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED: uid 0 gains
+// nothing at exec, and a change of uid away from 0 still empties the capability sets (the fix-up stays on, locked).
+export const SECURE_NOROOT_LOCKED = 0x1 | 0x2 | 0x8 | 0x20;
 
 // unshare(2) / setns(2) / clone(2)
 export const CLONE_NEWNS = 0x00020000;
@@ -129,5 +132,5 @@ export const SCM_MAX_FD = 253;
 
 /** System call numbers that differ between the architectures we build for. */
 export const SYS = process.arch === "arm64"
-  ? { setgroups: 159, pidfd_send_signal: 424, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, pivot_root: 41 }
-  : { setgroups: 116, pidfd_send_signal: 424, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, pivot_root: 155 };
+  ? { setgroups: 159, pidfd_send_signal: 424, open_tree: 428, move_mount: 429, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, pivot_root: 41 }
+  : { setgroups: 116, pidfd_send_signal: 424, open_tree: 428, move_mount: 429, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, pivot_root: 155 };

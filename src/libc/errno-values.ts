@@ -33,6 +33,7 @@ export const EADDRINUSE = 98;
 export const ECONNRESET = 104;
 export const ECONNREFUSED = 111;
 export const EINPROGRESS = 115;
+export const ECANCELED = 125;
 
 const NAMES: Record<number, string> = {
   1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 8: "ENOEXEC", 9: "EBADF",

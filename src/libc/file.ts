@@ -23,8 +23,10 @@ const c = lazySymbols({
   memfd_create: { args: [p, u32], returns: i32 },
   dup3: { args: [i32, i32, i32], returns: i32 },
   readlink: { args: [p, p, u64], returns: i64 },
+  readlinkat: { args: [i32, p, p, u64], returns: i64 },
   faccessat: { args: [i32, p, i32, i32], returns: i32 },
   chdir: { args: [p], returns: i32 },
+  fchdir: { args: [i32], returns: i32 },
   umask: { args: [u32], returns: u32 },
   flock: { args: [i32, i32], returns: i32 },
 });
@@ -132,6 +134,16 @@ export function readLink(path: string | Uint8Array): Uint8Array {
   }
 }
 
+/** The target of the symbolic link that `fd` (opened with O_PATH | O_NOFOLLOW) is. */
+export function readLinkAt(fd: number): Uint8Array {
+  const empty = new Uint8Array(1);
+  for (let size = 4096; ; size *= 4) {
+    const buffer = new Uint8Array(size);
+    const got = Number(sys("readlinkat", () => c().readlinkat(fd, ptr(empty), ptr(buffer), size), `fd ${fd}`));
+    if (got < size) return buffer.slice(0, got);
+  }
+}
+
 /** A new close-on-exec fd for the same open file, numbered `min` or above. */
 export function duplicate(fd: number, min = 0): OwnedFd {
   return new OwnedFd(sys("fcntl(F_DUPFD_CLOEXEC)", () => c().fcntl(fd, F_DUPFD_CLOEXEC, min), `fd ${fd}`));
@@ -200,6 +212,11 @@ export function tryLockExclusive(fd: number): boolean {
   if (rc === 0) return true;
   if (rc === -EAGAIN) return false;
   throw new SystemError("flock", -rc, `fd ${fd}`);
+}
+
+/** Changes the working directory to the directory open at `fd`. */
+export function changeDirectoryTo(fd: number): void {
+  sys("fchdir", () => c().fchdir(fd), `fd ${fd}`);
 }
 
 /** Sets the process's umask and returns the previous one. */

@@ -7,7 +7,7 @@ import { OwnedFd } from "./owned-fd.ts";
 import { EAGAIN, ENOENT } from "./errno-values.ts";
 import { sys, sysOrErrno, SystemError } from "./system-error.ts";
 import { sockaddrUn } from "./sockaddr.ts";
-import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS } from "./constants.ts";
+import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS, SO_PEERPIDFD } from "./constants.ts";
 
 const SHUT_WR = 1;
 const SO_SNDTIMEO = 21;
@@ -124,6 +124,14 @@ export function peerGroups(sock: OwnedFd): number[] {
     if (rc < 0) throw new SystemError("getsockopt(SO_PEERGROUPS)", -rc);
     return [...groups.subarray(0, len[0]! / 4)];
   }
+}
+
+/** A pidfd for the peer process (SO_PEERPIDFD, Linux 6.5), or null where the kernel has none. */
+export function peerPidFd(sock: OwnedFd): OwnedFd | null {
+  const value = new Int32Array(1);
+  const length = new Uint32Array([4]);
+  const rc = sysOrErrno(() => c().getsockopt(sock.fd, SOL_SOCKET, SO_PEERPIDFD, ptr(value), ptr(length)));
+  return rc < 0 ? null : new OwnedFd(value[0]!);
 }
 
 function display(path: Uint8Array): string {

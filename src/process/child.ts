@@ -2,9 +2,10 @@
 // FdWatcher can wait for it) and reaped with waitid(P_PIDFD), which only ever
 // touches this child: Bun's own children are never reaped by mistake.
 import type { OwnedFd } from "../libc/owned-fd.ts";
-import { openPidFd, sendSignal, trySendSignal, waitPidFd } from "../libc/process.ts";
+import { openPidFd, sendSignal, trySendSignal, tryWait, waitPidFd } from "../libc/process.ts";
 import { SigInfo } from "../libc/siginfo.ts";
-import { CLD_DUMPED, CLD_EXITED, CLD_KILLED, WEXITED, WNOHANG } from "../libc/constants.ts";
+import { SystemError } from "../libc/system-error.ts";
+import { CLD_DUMPED, CLD_EXITED, CLD_KILLED, P_PID, WEXITED, WNOHANG } from "../libc/constants.ts";
 import { FdWatcher } from "../fdwatch/fd-watcher.ts";
 import type { Outcome } from "../protocol/outcome.ts";
 import { SIGNALS } from "./signals.ts";
@@ -16,10 +17,27 @@ export class ChildProcess {
   #reaped = false;
   #graceTimer: ReturnType<typeof setTimeout> | null = null;
 
-  constructor(pid: number, private readonly watcher = FdWatcher.shared()) {
+  private constructor(pid: number, pidfd: OwnedFd, private readonly watcher: FdWatcher) {
     this.pid = pid;
-    this.#pidfd = openPidFd(pid);
+    this.#pidfd = pidfd;
     this.exited = this.#waitForExit();
+  }
+
+  /**
+   * Takes charge of child `pid`, just started. If it cannot be supervised
+   * (no pidfd: EMFILE, say) it is killed and reaped here, and the error
+   * thrown: a program must never run with nobody watching it.
+   */
+  static adopt(pid: number, watcher = FdWatcher.shared()): ChildProcess {
+    let pidfd: OwnedFd;
+    try {
+      pidfd = openPidFd(pid);
+    } catch (error) {
+      trySendSignal(pid, SIGNALS.SIGKILL);
+      tryWait(P_PID, pid, WEXITED, new SigInfo());
+      throw error instanceof SystemError ? error : new Error(String(error));
+    }
+    return new ChildProcess(pid, pidfd, watcher);
   }
 
   get running(): boolean {
@@ -33,6 +51,11 @@ export class ChildProcess {
    */
   signalGroup(signal: number): boolean {
     return sendSignal(-this.pid, signal);
+  }
+
+  /** To the whole group (as a terminal would), or to the program alone. Never throws (the program may be gone). */
+  signal(signal: number, group = true): boolean {
+    return trySendSignal(group ? -this.pid : this.pid, signal) === 0;
   }
 
   /**

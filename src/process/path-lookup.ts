@@ -1,5 +1,7 @@
 // Resolving a program name the way execvp(3) does, but against the PATH of
-// the environment the program will get (not the spawner's own).
+// the environment the program will get (not the spawner's own), and with
+// relative PATH entries (".", "bin", an empty one) taken from the program's
+// cwd, not the spawner's.
 import { statSync } from "node:fs";
 import { accessReal } from "../libc/file.ts";
 import { EACCES, ENOENT } from "../libc/errno-values.ts";
@@ -12,8 +14,13 @@ const PATH_PREFIX = new TextEncoder().encode("PATH=");
 
 export type Lookup = { found: true; path: Uint8Array } | { found: false; errno: number };
 
-/** Finds `name` (bytes) in the PATH of `env`; a name containing '/' is used as it is. */
-export function lookupProgram(name: Uint8Array, env: readonly Uint8Array[]): Lookup {
+/**
+ * Finds `name` (bytes) in the PATH of `env`; a name containing '/' is used
+ * as it is. A relative entry gives a relative result, which exec resolves
+ * from the program's cwd; `base` is where the spawner finds that cwd to
+ * check the candidate (its path, or /proc/self/fd/N for a directory fd).
+ */
+export function lookupProgram(name: Uint8Array, env: readonly Uint8Array[], base: Uint8Array | null = null): Lookup {
   if (name.length === 0) return { found: false, errno: ENOENT };
   if (name.includes(SLASH)) return { found: true, path: name };
   let sawEacces = false;
@@ -26,11 +33,19 @@ export function lookupProgram(name: Uint8Array, env: readonly Uint8Array[]): Loo
       offset = dir.length + 1;
     }
     candidate.set(name, offset);
-    const code = accessExecutable(candidate);
+    const code = accessExecutable(candidate[0] === SLASH || !base ? candidate : joinPath(base, candidate));
     if (code === 0) return { found: true, path: candidate };
     if (code === EACCES) sawEacces = true;
   }
   return { found: false, errno: sawEacces ? EACCES : ENOENT };
+}
+
+function joinPath(base: Uint8Array, rest: Uint8Array): Uint8Array {
+  const out = new Uint8Array(base.length + 1 + rest.length);
+  out.set(base);
+  out[base.length] = SLASH;
+  out.set(rest, base.length + 1);
+  return out;
 }
 
 function pathOf(env: readonly Uint8Array[]): Uint8Array {

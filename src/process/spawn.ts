@@ -1,28 +1,46 @@
-// Starting a program with byte-exact argv, env and cwd and an exact fd table.
+// Starting a process with byte-exact argv, env and cwd and an exact fd table.
 //
 // Bun.spawn takes JS strings (non-UTF-8 bytes would be mangled), so this
-// calls posix_spawn(3) directly. glibc implements it with clone(CLONE_VFORK),
-// which is safe in a multi-threaded runtime, and reports exec errors back as
-// a return value.
+// calls posix_spawn(3) directly. glibc and musl implement it with
+// clone(CLONE_VFORK), which is safe in a multi-threaded runtime, and report
+// exec errors back as a return value.
 import { statSync } from "node:fs";
-import { ENOENT, ENOTDIR, EBADF } from "../libc/errno-values.ts";
-import { strerror } from "../libc/system-error.ts";
+import { EBADF, ENOENT, ENOEXEC, ENOTDIR } from "../libc/errno-values.ts";
+import { strerror, SystemError } from "../libc/system-error.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import { O_RDWR } from "../libc/constants.ts";
-import { SpawnPlan } from "../libc/spawn.ts";
-import { ALL_SIGNALS } from "../libc/sigset.ts";
+import { canCloseFrom, canSetForeground, SpawnPlan } from "../libc/spawn.ts";
 import { getLimit, RLIMIT_NOFILE } from "../libc/process.ts";
+import { setUmask } from "../libc/file.ts";
 import type { SpawnStage } from "../protocol/outcome.ts";
 
 export interface SpawnSpec {
-  /** The executable to run, already resolved (see path-lookup.ts). */
+  /** The executable to run, already resolved (see path-lookup.ts); a relative one is found from `cwd`. */
   path: Uint8Array;
   argv: readonly Uint8Array[];
   env: readonly Uint8Array[];
   /** Directory to start in; null keeps the spawner's own. */
   cwd: Uint8Array | null;
+  /** The same directory as an fd, entered when `cwd` does not resolve here (deleted, or on a mount we cannot see). */
+  cwdFd?: OwnedFd | null;
   /** target fd number -> fd to put there. The caller keeps ownership. */
   fds: ReadonlyMap<number, OwnedFd>;
+  /** fds 0-2 that stay closed; the others of 0-2 not in `fds` get /dev/null. */
+  closed?: readonly number[];
+  /** More fds for a helper process, put right above every target; their numbers come back. The caller keeps ownership. */
+  extraFds?: readonly OwnedFd[];
+  /** Signals that get their default action (the rest keep the spawner's SIG_IGN; handlers are reset by exec). */
+  defaultSignals: bigint;
+  /** The blocked-signal mask the process starts with. */
+  signalMask: bigint;
+  /** umask for the new process: set around the spawn (umask is per process), then restored. */
+  umask?: number;
+  /** "session": setsid (the default); "group": its own process group in the spawner's session. */
+  detach?: "session" | "group";
+  /** Run a file without #! under /bin/sh, as execvp does (for the program itself, not a helper). */
+  shellFallback?: boolean;
+  /** With detach "group": make the new group the foreground group of the terminal at this target fd (where the C library can). */
+  foregroundFd?: number;
 }
 
 /** The program could not be started; `stage` says which step failed. */
@@ -37,65 +55,98 @@ export class SpawnError extends Error {
   }
 }
 
-const DEV_NULL = new TextEncoder().encode("/dev/null\0");
+export interface Spawned {
+  pid: number;
+  /** Where each of `extraFds` landed in the new process. */
+  extraTargets: number[];
+}
 
 /**
- * Starts the program in a new session (so it leads its own process group),
- * with default signal dispositions and an empty signal mask, and with exactly
- * the fds of `spec.fds` open (0-2 get /dev/null when not given).
- * Returns the pid; the caller must reap it (see child.ts).
+ * Starts the process with exactly the fds of `spec.fds` (0-2 that are
+ * neither given nor closed get /dev/null) and returns its pid; the caller
+ * must reap it (see child.ts). Throws SpawnError when it cannot start.
  */
-export function spawnProgram(spec: SpawnSpec): number {
+export function spawnProcess(spec: SpawnSpec): Spawned {
   const shown = new TextDecoder().decode(spec.path);
-  if (spec.cwd) checkDirectory(spec.cwd);
+  const directory = chooseDirectory(spec);
   const targets = [...spec.fds.keys()];
   const highestTarget = Math.max(2, ...targets);
-  const sources = [...spec.fds.values()].map((fd) => fd.fd);
-  checkFdLimit(Math.max(highestTarget, ...sources) + targets.length + 1);
+  const extras = spec.extraFds ?? [];
+  const extraTargets = extras.map((_, i) => highestTarget + 1 + i);
+  const sources = [...spec.fds.values(), ...extras].map((fd) => fd.fd);
+  checkFdLimit(Math.max(highestTarget + extras.length, ...sources) + targets.length + extras.length + 1);
 
-  const plan = new SpawnPlan().newSession().defaultSignals(ALL_SIGNALS).signalMask(0n);
-  try {
-    addFdActions(plan, spec.fds, highestTarget);
-    if (spec.cwd) plan.changeDirectory(spec.cwd);
-  } catch (error) {
-    plan[Symbol.dispose]();
-    throw new SpawnError("setup", (error as { errno?: number }).errno ?? EBADF, (error as Error).message);
+  const attempt = (path: Uint8Array, argv: readonly Uint8Array[]) => {
+    const plan = new SpawnPlan().defaultSignals(spec.defaultSignals).signalMask(spec.signalMask);
+    try {
+      if (spec.detach === "group") plan.processGroup(0);
+      else plan.newSession();
+      addFdActions(plan, spec, highestTarget, extraTargets);
+      if (spec.foregroundFd !== undefined && canSetForeground()) plan.foregroundOf(spec.foregroundFd);
+      if (directory.kind === "path") plan.changeDirectory(directory.path);
+      if (directory.kind === "fd") plan.changeDirectoryToFd(directory.fd);
+    } catch (error) {
+      plan[Symbol.dispose]();
+      throw new SpawnError("setup", error instanceof SystemError ? error.errno : EBADF, (error as Error).message);
+    }
+    // umask is per process: set it only for the moment of the clone (the
+    // JS thread is the only one that creates files here).
+    const oldUmask = spec.umask === undefined ? null : setUmask(spec.umask);
+    try {
+      return plan.spawn(path, argv, spec.env);
+    } finally {
+      if (oldUmask !== null) setUmask(oldUmask);
+    }
+  };
+  let pid = attempt(spec.path, spec.argv);
+  if (pid === -ENOEXEC && spec.shellFallback) {
+    // execvp's rule: a file without #! runs under /bin/sh.
+    const shell = new TextEncoder().encode("/bin/sh");
+    pid = attempt(shell, [shell, spec.path, ...spec.argv.slice(1)]);
   }
-  const pid = plan.spawn(spec.path, spec.argv, spec.env);
   if (pid < 0) throw new SpawnError("exec", -pid, `cannot run '${shown}': ${strerror(-pid)}`);
-  return pid;
+  return { pid, extraTargets };
+}
+
+type Directory = { kind: "none" } | { kind: "path"; path: Uint8Array } | { kind: "fd"; fd: number };
+
+/** The cwd path when it is a directory here, else the directory fd, else a SpawnError saying why. */
+function chooseDirectory(spec: SpawnSpec): Directory {
+  if (!spec.cwd) return spec.cwdFd ? { kind: "fd", fd: spec.cwdFd.fd } : { kind: "none" };
+  const shown = new TextDecoder().decode(spec.cwd);
+  let errno: number;
+  try {
+    if (statSync(Buffer.from(spec.cwd)).isDirectory()) return { kind: "path", path: spec.cwd };
+    errno = ENOTDIR;
+  } catch (error) {
+    const code = (error as { errno?: number }).errno;
+    errno = typeof code === "number" ? Math.abs(code) : ENOENT;
+  }
+  if (spec.cwdFd) return { kind: "fd", fd: spec.cwdFd.fd };
+  throw new SpawnError("chdir", errno, `cannot change to directory '${shown}': ${strerror(errno)}`);
 }
 
 /**
  * Puts each source fd at its target without clobbering a source that sits
  * on another target's number: first every source is copied above all of
  * them, then the copies are moved into place, then everything above the
- * highest target is closed. Copies made by dup2 are not close-on-exec, so
+ * last target is closed. Copies made by dup2 are not close-on-exec, so
  * this also works when a source already has its target number.
  */
-function addFdActions(plan: SpawnPlan, fds: ReadonlyMap<number, OwnedFd>, highestTarget: number): void {
-  const entries = [...fds];
+function addFdActions(plan: SpawnPlan, spec: SpawnSpec, highestTarget: number, extraTargets: readonly number[]): void {
+  const entries: Array<[number, OwnedFd]> = [...spec.fds, ...(spec.extraFds ?? []).map((fd, i): [number, OwnedFd] => [extraTargets[i]!, fd])];
   const sources = entries.map(([, fd]) => fd.fd);
-  const staging = Math.max(highestTarget, ...sources) + 1;
+  const last = Math.max(highestTarget, ...extraTargets);
+  const staging = Math.max(last, ...sources) + 1;
   entries.forEach(([, fd], i) => plan.dup2(fd.fd, staging + i));
+  const closed = new Set(spec.closed ?? []);
   for (let target = 0; target <= 2; target++) {
-    if (!fds.has(target)) plan.open(target, "/dev/null", O_RDWR);
+    if (!spec.fds.has(target) && !closed.has(target)) plan.open(target, "/dev/null", O_RDWR);
   }
   entries.forEach(([target], i) => plan.dup2(staging + i, target));
-  plan.closeFrom(highestTarget + 1);
-}
-
-function checkDirectory(cwd: Uint8Array): void {
-  const shown = new TextDecoder().decode(cwd);
-  let isDirectory: boolean;
-  try {
-    isDirectory = statSync(Buffer.from(cwd)).isDirectory();
-  } catch (error) {
-    const code = (error as { errno?: number }).errno;
-    const errnoValue = typeof code === "number" ? Math.abs(code) : ENOENT;
-    throw new SpawnError("chdir", errnoValue, `cannot change to directory '${shown}': ${strerror(errnoValue)}`);
-  }
-  if (!isDirectory) throw new SpawnError("chdir", ENOTDIR, `cannot change to directory '${shown}': ${strerror(ENOTDIR)}`);
+  for (const target of closed) if (!spec.fds.has(target)) plan.close(target);
+  if (canCloseFrom()) plan.closeFrom(last + 1);
+  else for (let i = 0; i < entries.length; i++) plan.close(staging + i);
 }
 
 function checkFdLimit(needed: number): void {

@@ -139,15 +139,35 @@ export interface HelloAck {
   maxRecordBytes: number;
   maxRequestBytes: number;
   maxFds: number;
+  /**
+   * Revision 3: which process answered (its pid as it sees itself, and its
+   * start time in clock ticks since boot), so a client can tell whether the
+   * same spawner is still listening before it pipelines a request.
+   */
+  spawner?: { pid: number; startTicks: bigint };
 }
 
 export function encodeHelloAck(ack: HelloAck): Uint8Array {
-  return encodeRecord(RecordType.HelloAck, u32s([ack.version, ack.maxRecordBytes, ack.maxRequestBytes, ack.maxFds]));
+  const fixed = u32s([ack.version, ack.maxRecordBytes, ack.maxRequestBytes, ack.maxFds]);
+  if (ack.version < 3 || !ack.spawner) return encodeRecord(RecordType.HelloAck, fixed);
+  const payload = new Uint8Array(28);
+  payload.set(fixed);
+  const view = new DataView(payload.buffer);
+  view.setUint32(16, ack.spawner.pid, true);
+  view.setBigUint64(20, ack.spawner.startTicks, true);
+  return encodeRecord(RecordType.HelloAck, payload);
 }
 
 export function decodeHelloAck(payload: Uint8Array): HelloAck {
-  const [version, maxRecordBytes, maxRequestBytes, maxFds] = readU32s(payload, 4, "HELLO_ACK");
-  return { version: version!, maxRecordBytes: maxRecordBytes!, maxRequestBytes: maxRequestBytes!, maxFds: maxFds! };
+  const [version, maxRecordBytes, maxRequestBytes, maxFds] = readU32s(payload.subarray(0, 16), 4, "HELLO_ACK");
+  const ack: HelloAck = { version: version!, maxRecordBytes: maxRecordBytes!, maxRequestBytes: maxRequestBytes!, maxFds: maxFds! };
+  if (payload.length === 28 && version! >= 3) {
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    ack.spawner = { pid: view.getUint32(16, true), startTicks: view.getBigUint64(20, true) };
+  } else if (payload.length !== 16) {
+    throw new ProtocolError(`HELLO_ACK payload must be 16 or 28 bytes, got ${payload.length}`);
+  }
+  return ack;
 }
 
 export interface StartCounts {

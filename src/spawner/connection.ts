@@ -3,7 +3,9 @@
 // send how it ended. Every fd the request brought belongs to one FdScope,
 // released in one place when the connection ends, on every path.
 import { FdScope, type OwnedFd } from "../libc/owned-fd.ts";
-import type { PeerCredentials } from "../libc/socket.ts";
+import { peerPidFd, type PeerCredentials } from "../libc/socket.ts";
+import { openFile } from "../libc/file.ts";
+import { O_RDONLY } from "../libc/constants.ts";
 import { RecordReader } from "../fdpass/record-reader.ts";
 import { sendRecord } from "../fdpass/seqpacket.ts";
 import { WatchCancelled } from "../fdwatch/fd-watcher.ts";
@@ -16,6 +18,7 @@ import {
 import { encodeV1Status } from "../protocol/v1.ts";
 import { isFatalByDefault, signalName, SIGRTMAX } from "../process/signals.ts";
 import { readRequest, type RequestLimits } from "./read-request.ts";
+import { processStartTicks } from "../process/start-time.ts";
 import { createRequest, type Handler, type HandlerResult, type RequestController, type RequestReplies } from "./request.ts";
 import { limitRefusal, Refusal, RefusalCode } from "./refusal.ts";
 import type { RunQueue } from "./run-queue.ts";
@@ -27,9 +30,14 @@ export interface ConnectionOptions extends RequestLimits {
   queue: RunQueue;
   /** A client must deliver its whole request within this many ms. */
   requestTimeoutMs: number;
-  /** Reads the peer's supplementary groups when a request needs them (a sandbox runs as the peer). */
+  /** Reads the peer's supplementary groups (a sandboxed program runs with them). */
   peerGroups: (sock: OwnedFd) => number[];
+  /** Whether requests need the peer's groups (--sandbox). */
+  wantPeerGroups: boolean;
 }
+
+/** Which process this spawner is (HELLO_ACK, revision 3): a client pipelines later requests only to the same one. */
+const SELF = { pid: process.pid, startTicks: processStartTicks("self") ?? 0n };
 
 /** The client asked, before its program started, to deliver a signal that ends a program. */
 class EndedBeforeStart extends Error {
@@ -52,13 +60,14 @@ export async function serveConnection(sock: OwnedFd, peer: PeerCredentials, opti
   try {
     const fields = await readRequest(reader, options, scope, (agreed) => {
       version = agreed as 2 | 3;
-      send(sock, encodeHelloAck({ version: agreed, maxRecordBytes: MAX_RECORD_BYTES, maxRequestBytes: options.maxRequestBytes, maxFds: options.maxFds }));
+      send(sock, encodeHelloAck({ version: agreed, maxRecordBytes: MAX_RECORD_BYTES, maxRequestBytes: options.maxRequestBytes, maxFds: options.maxFds, spawner: SELF }));
     });
     clearTimeout(deadline);
     version = fields.protocol;
-    const peerGroups = fields.grants.length > 0 || fields.pty ? options.peerGroups(sock) : [];
+    const peerGroups = options.wantPeerGroups ? options.peerGroups(sock) : [];
+    const peerNamespace = options.wantPeerGroups ? scope.adopt(peerNamespaceOf(sock, peer)) : null;
     const state = { queued: false };
-    const controller = createRequest({ ...fields, peer, peerGroups }, replies(sock, fields.protocol));
+    const controller = createRequest({ ...fields, peer, peerGroups, peerNamespace }, replies(sock, fields.protocol));
     const beforeStart = new AbortController();
     watching = watchConnection(reader, controller, fields.protocol, options.log, beforeStart, state);
     const outcome = await runWhenSlotFree(controller, beforeStart, options, state);
@@ -174,6 +183,11 @@ async function watchConnection(
   } catch (error) {
     if (!(error instanceof WatchCancelled)) controller.disconnect(`connection failed: ${(error as Error).message}`);
   }
+}
+
+/** A pidfd of the peer (Linux 6.5), else its mount namespace by /proc (it is connected, so its pid is still its own). */
+function peerNamespaceOf(sock: OwnedFd, peer: PeerCredentials): OwnedFd {
+  return peerPidFd(sock) ?? openFile(`/proc/${peer.pid}/ns/mnt`, O_RDONLY);
 }
 
 function replies(sock: OwnedFd, protocol: 1 | 2 | 3): RequestReplies {

@@ -78,7 +78,7 @@ export class OrphanGuard {
       const grace = String(Math.max(1, Math.ceil(this.graceMs / 1000)));
       const pid = plan.spawn(Buffer.from("/bin/sh"), ["sh", "-c", WATCHDOG, "portal-watchdog", grace].map((s) => Buffer.from(s)), [Buffer.from("PATH=/usr/bin:/bin")]);
       if (pid < 0) throw new Error(`cannot start the watchdog (/bin/sh): errno ${-pid}`);
-      const watchdog = new ChildProcess(pid);
+      const watchdog = ChildProcess.adopt(pid);
       this.#watchdog = watchdog;
       this.#pipe = writeEnd;
       void watchdog.exited.then(() => this.#onExit(watchdog));

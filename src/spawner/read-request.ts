@@ -24,7 +24,7 @@ export interface RequestLimits {
   maxFds: number;
 }
 
-export type ReadFields = Omit<RequestFields, "peer" | "peerGroups">;
+export type ReadFields = Omit<RequestFields, "peer" | "peerGroups" | "peerNamespace">;
 
 /**
  * Reads the first record and tells v1 from v2 by the HELLO magic (a v1 env

@@ -32,6 +32,8 @@ export interface RequestFields {
   peer: PeerCredentials;
   /** The peer's supplementary groups (empty unless the spawner needs them). */
   peerGroups: number[];
+  /** A pidfd of the peer, or its mount namespace (only when the spawner needs it: --sandbox). */
+  peerNamespace: OwnedFd | null;
 }
 
 /** How a handler talks back to its client while the program runs. */
@@ -84,6 +86,8 @@ export class PortalRequest {
   readonly fds: Map<number, OwnedFd>;
   readonly peer: PeerCredentials;
   readonly peerGroups: readonly number[];
+  /** (--sandbox) A pidfd of the peer, or its mount namespace: where the objects it granted live. Closed after the handler. */
+  readonly peerNamespace: OwnedFd | null;
   /** Objects the client granted for a sandbox (GRANT records). Closed after the handler, like `fds`. */
   readonly grants: readonly Grant[];
   readonly context: ProcessContext | null;
@@ -99,6 +103,7 @@ export class PortalRequest {
     this.fds = fields.fds;
     this.peer = fields.peer;
     this.peerGroups = fields.peerGroups;
+    this.peerNamespace = fields.peerNamespace;
     this.grants = fields.grants;
     this.context = fields.context;
     this.pty = fields.pty;

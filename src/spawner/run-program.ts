@@ -1,16 +1,20 @@
 // The default handler: run the requested program with the request's argv,
-// env, cwd and fds, forward signals to its process group, and end the group
-// when the client goes away.
-import { closeAll } from "../libc/owned-fd.ts";
+// env, cwd, fds and context (and, when asked, in a sandbox or on a terminal
+// of its own), forward signals, and end its process group when the client
+// goes away.
 import { strerror } from "../libc/system-error.ts";
-import type { Logger } from "./logger.ts";
-import { ChildProcess } from "../process/child.ts";
-import { lookupProgram, type Lookup } from "../process/path-lookup.ts";
-import { spawnProgram, SpawnError } from "../process/spawn.ts";
+import { openFile } from "../libc/file.ts";
+import { O_PATH } from "../libc/constants.ts";
+import { ENOENT } from "../libc/errno-values.ts";
+import type { OwnedFd } from "../libc/owned-fd.ts";
 import type { Outcome } from "../protocol/outcome.ts";
+import { lookupProgram, type Lookup } from "../process/path-lookup.ts";
+import { SpawnError } from "../process/spawn.ts";
+import { launch, launchSupervised, type LaunchedProgram, type LaunchHooks, type ProgramToRun } from "../launch/launcher.ts";
 import { Refusal, type Handler, type PortalRequest } from "./request.ts";
 import { programEnvironment } from "./access-policy.ts";
-import { sandboxArgv } from "./sandbox-argv.ts";
+import { checkGrants, sandboxCwd, type CheckedGrant } from "./sandbox-grants.ts";
+import type { Logger } from "./logger.ts";
 
 export interface ProgramRunnerOptions {
   /** The spawner's own PROGRAM ARGS, put before the client's args. */
@@ -19,17 +23,21 @@ export interface ProgramRunnerOptions {
   killGraceMs: number;
   /** Which client variables reach the program (PORTAL_PEER_* are always the spawner's). */
   keepEnv?: (name: string) => boolean;
-  /** Called for every started program (the spawner tracks them for shutdown). */
-  onChild?: (child: ChildProcess) => void;
-  /** Run every program in a sandbox that sees only what its client granted. */
+  /** Run every program in a sandbox that sees only what its client granted, as its client's user. */
   sandbox: boolean;
   log: Logger;
+  /** Every program started (the spawner ends those still running when it stops). */
+  track: (program: LaunchedProgram) => void;
+  /** Process groups the watchdog must end should the spawner die. */
+  groups: Pick<LaunchHooks, "onGroup" | "onGroupGone">;
 }
 
-export function programRunner(runner: ProgramRunnerOptions): Handler {
-  const bwrap = runner.sandbox ? Bun.which("bwrap") : null;
-  const options = { ...runner, sandbox: bwrap ? { bwrap: new TextEncoder().encode(bwrap) } : undefined };
+const encoder = new TextEncoder();
+
+export function programRunner(options: ProgramRunnerOptions): Handler {
   return async (request: PortalRequest): Promise<Outcome> => {
+    // A fixed PROGRAM is the spawner's: found in its own PATH, from its own cwd.
+    const own = options.prefix.length > 0 ? lookupOwnProgram(options.prefix[0]!) : null;
     const argv = [...options.prefix, ...request.args];
     if (argv.length === 0) {
       throw new Refusal("nothing to execute: the request has no arguments and the spawner was started without a PROGRAM");
@@ -39,50 +47,104 @@ export function programRunner(runner: ProgramRunnerOptions): Handler {
     }
     const name = argv[0]!;
     const env = programEnvironment(request.env, request.peer, options.keepEnv ?? (() => true));
-    const lookup = options.sandbox ? { found: true as const, path: options.sandbox.bwrap } : options.prefix.length > 0 ? lookupOwnProgram(name) : lookupProgram(name, env);
     const shown = new TextDecoder().decode(name);
-    if (!lookup.found) {
-      return { kind: "spawn-failed", stage: "exec", errno: lookup.errno, message: `cannot run '${shown}': ${strerror(lookup.errno)}` };
-    }
+    const hooks: LaunchHooks = { ...options.groups, warn: (message) => options.log.warn(`peer pid ${request.peer.pid}: ${message}`) };
     if (request.disconnected.aborted) throw new Refusal("client went away before its program started");
-    let pid: number;
+    let program: LaunchedProgram;
     try {
-      pid = options.sandbox ? spawnSandboxed(options.sandbox.bwrap, argv, env, request) : spawnProgram({ path: lookup.path, argv, env, cwd: request.cwd, fds: request.fds });
+      if (options.sandbox) {
+        program = launchInSandbox(request, { argv, env, own }, hooks);
+      } else {
+        const lookup = own ?? lookupProgram(name, env, lookupBase(request));
+        if (!lookup.found) return notFound(shown, lookup.errno, false);
+        const run: ProgramToRun = { path: lookup.path, argv, env, cwd: request.cwd, cwdFd: request.cwdFd, fds: request.fds, context: request.context };
+        program = request.pty
+          ? launchSupervised(run, { sandbox: null, pty: request.pty }, hooks, replies(request))
+          : launch(run, hooks);
+      }
     } catch (error) {
       if (error instanceof SpawnError) {
-        const message = error.stage === "exec" ? `cannot run '${shown}': ${strerror(error.errno)}` : error.message;
-        return { kind: "spawn-failed", stage: error.stage, errno: error.errno, message };
+        if (error.stage === "exec") return notFound(shown, error.errno, options.sandbox);
+        return { kind: "spawn-failed", stage: error.stage, errno: error.errno, message: error.message };
       }
       throw error;
     } finally {
-      // The child has its own copies now; ours would keep pipes open (no EOF for readers).
-      closeAll(request.fds.values());
-      request.fds.clear();
+      // The program has its own copies now; ours would keep pipes open (no EOF for readers).
+      for (const fd of request.fds.values()) fd.close();
     }
-    const child = new ChildProcess(pid);
-    options.onChild?.(child);
-    request.started(pid);
-    request.onSignal((signal) => child.signalGroup(signal));
-    const onGone = () => child.terminateGroup(options.killGraceMs);
+    options.track(program);
+    request.onSignal((signal, group) => program.signal(signal, group));
+    const onGone = () => program.terminate(options.killGraceMs);
     if (request.disconnected.aborted) onGone();
     else request.disconnected.addEventListener("abort", onGone, { once: true });
-    return await child.exited;
+    const started = await program.started;
+    if ("outcome" in started) {
+      const outcome = started.outcome;
+      if (outcome.kind === "spawn-failed" && outcome.stage === "exec") return notFound(shown, outcome.errno, options.sandbox);
+      return outcome;
+    }
+    request.started(started.pid);
+    return await program.exited;
   };
 }
 
 /**
- * bwrap gets only the request's fds. It reaches each granted object through
- * the spawner's own fd for it (/proc/PID/fd/N, which the spawner keeps open
- * until the request ends), so the program never inherits a grant's O_PATH
- * fd. The program is looked up and its cwd set inside the sandbox, by bwrap.
+ * A sandboxed program runs as its client's user, with no capabilities,
+ * seeing only the grants the client made (each checked here against the
+ * client's own rights) and, for a fixed PROGRAM, that program, bound last
+ * at its own path so no grant can replace it.
  */
-function spawnSandboxed(bwrap: Uint8Array, argv: Uint8Array[], env: Uint8Array[], request: PortalRequest): number {
-  const grants = request.grants.map((grant) => ({
-    source: new TextEncoder().encode(`/proc/${process.pid}/fd/${grant.fd.fd}`),
-    dest: grant.dest,
-    writable: grant.writable,
-  }));
-  return spawnProgram({ path: bwrap, argv: sandboxArgv({ bwrap, grants, cwd: request.cwd, argv }), env, cwd: null, fds: request.fds });
+function launchInSandbox(request: PortalRequest, what: { argv: Uint8Array[]; env: Uint8Array[]; own: Lookup | null }, hooks: LaunchHooks): LaunchedProgram {
+  const grants: CheckedGrant[] = checkGrants(request, what.own?.found ? what.own.path : null);
+  let programFd: OwnedFd | null = null;
+  try {
+    const binds = grants.map((g) => ({ fd: g.fd, dest: g.dest, kind: g.kind }));
+    let path = what.argv[0]!;
+    if (what.own) {
+      if (!what.own.found) throw new SpawnError("exec", what.own.errno, "");
+      path = what.own.path;
+      programFd = openFile(path, O_PATH);
+      binds.push({ fd: programFd, dest: path, kind: "ro" });
+    }
+    return launchSupervised(
+      { path, argv: what.argv, env: what.env, cwd: sandboxCwd(request.cwd, grants), cwdFd: null, fds: request.fds, context: request.context },
+      {
+        sandbox: {
+          binds,
+          clientNamespace: request.peerNamespace,
+          credentials: { uid: request.peer.uid, gid: request.peer.gid, groups: [...request.peerGroups] },
+          searchPath: !what.own,
+        },
+        pty: request.pty,
+      },
+      hooks,
+      replies(request),
+    );
+  } finally {
+    programFd?.close();
+  }
+}
+
+function replies(request: PortalRequest) {
+  return {
+    ptyMaster: (master: OwnedFd) => {
+      request.sendPtyMaster(master);
+      master.close();
+    },
+    stopped: (signal: number) => request.stopped(signal),
+  };
+}
+
+/** 127/126 with execvp's message; in a sandbox, with the likely cause. */
+function notFound(shown: string, errno: number, sandboxed: boolean): Outcome {
+  const hint = sandboxed && errno === ENOENT ? " (only granted paths exist in the sandbox: is it granted? --grant-std, --grant PATH)" : "";
+  return { kind: "spawn-failed", stage: "exec", errno, message: `cannot run '${shown}': ${strerror(errno)}${hint}` };
+}
+
+/** Where relative PATH entries are checked from: the program's cwd, by path or through its directory fd. */
+function lookupBase(request: PortalRequest): Uint8Array | null {
+  if (request.cwdFd) return encoder.encode(`/proc/self/fd/${request.cwdFd.fd}`);
+  return request.cwd;
 }
 
 /**
@@ -92,7 +154,7 @@ function spawnSandboxed(bwrap: Uint8Array, argv: Uint8Array[], env: Uint8Array[]
  */
 function lookupOwnProgram(name: Uint8Array): Lookup {
   const path = process.env.PATH;
-  const own = lookupProgram(name, path === undefined ? [] : [new TextEncoder().encode(`PATH=${path}`)]);
+  const own = lookupProgram(name, path === undefined ? [] : [encoder.encode(`PATH=${path}`)]);
   if (!own.found || own.path[0] === 0x2f) return own;
   const cwd = Buffer.from(`${process.cwd()}/`);
   const absolute = new Uint8Array(cwd.length + own.path.length);

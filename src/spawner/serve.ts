@@ -9,7 +9,7 @@ import { acceptSeqpacket, listenSeqpacket } from "../fdpass/seqpacket.ts";
 import { FdWatcher, WatchCancelled } from "../fdwatch/fd-watcher.ts";
 import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.ts";
 import { defaultSocketPath } from "../protocol/socket-name.ts";
-import type { ChildProcess } from "../process/child.ts";
+import type { LaunchedProgram } from "../launch/launcher.ts";
 import { serveConnection } from "./connection.ts";
 import { programRunner } from "./run-program.ts";
 import { claimSocketPath } from "./socket-path.ts";
@@ -122,9 +122,12 @@ export function checkServeOptions(options: ServeOptions): void {
 
 export function serve(options: ServeOptions = {}, handler?: Handler): PortalServer {
   checkServeOptions(options);
+  if (options.sandbox && !handler && process.getuid?.() !== 0) {
+    throw new RangeError("sandbox needs root: every program gets mount and pid namespaces of its own");
+  }
   const log = options.log ?? silentLogger;
   const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
-  const children = new Set<ChildProcess>();
+  const programs = new Set<LaunchedProgram>();
   const path = options.listener ? "" : (options.socket ?? defaultSocketPath());
   let guard: OrphanGuard | null = null;
   const effectiveHandler =
@@ -134,14 +137,11 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
       killGraceMs,
       keepEnv: options.env ? compileEnvPolicy(options.env) : undefined,
       sandbox: options.sandbox ?? false,
-      onChild: (child) => {
-        children.add(child);
-        guard?.add(child.pid);
-        void child.exited.finally(() => {
-          children.delete(child);
-          guard?.remove(child.pid);
-        });
+      track: (program) => {
+        programs.add(program);
+        void program.exited.finally(() => programs.delete(program));
       },
+      groups: { onGroup: (pgid) => guard?.add(pgid), onGroupGone: (pgid) => guard?.remove(pgid) },
       log,
     });
 
@@ -164,6 +164,7 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
     handler: effectiveHandler,
     log,
     peerGroups,
+    wantPeerGroups: options.sandbox === true,
   };
 
   const serveOne = (sock: OwnedFd) => {
@@ -257,7 +258,7 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
           await Promise.race([Promise.all(connections), new Promise((r) => (timer = setTimeout(r, Math.min(graceMs, MAX_TIMER_MS))))]);
           clearTimeout(timer);
         }
-        for (const child of children) child.terminateGroup(killGraceMs);
+        for (const program of programs) program.terminate(killGraceMs);
         await Promise.all(connections);
         await guard?.stop();
       })();

@@ -416,7 +416,9 @@ function referenceV2(steps: readonly Step[]): { verdict: "runs" | "refused"; why
   const refused = (why: string) => ({ verdict: "refused" as const, why });
   const hello = new DataView(steps[0]!.data.buffer, steps[0]!.data.byteOffset, steps[0]!.data.byteLength);
   if (steps[0]!.data.length !== HELLO_BYTES) return refused("HELLO length");
-  if (hello.getUint32(8, true) > 2 || hello.getUint32(12, true) < 2) return refused("HELLO versions");
+  // The spawner speaks revisions 2 and 3 and picks the highest both speak.
+  const version = Math.min(hello.getUint32(12, true), 3);
+  if (version < Math.max(hello.getUint32(8, true), 2)) return refused("HELLO versions");
   const args: number[] = [];
   const env: number[] = [];
   let cwdSeen = false;
@@ -445,7 +447,8 @@ function referenceV2(steps: readonly Step[]): { verdict: "runs" | "refused"; why
       }
       continue;
     }
-    if (step.fds.length > 0) return refused("fds on a non-FDS record");
+    // Revision 3 lets CWD carry the directory as one fd.
+    if (step.fds.length > (type === RecordType.Cwd && version >= 3 ? 1 : 0)) return refused("fds on a non-FDS record");
     if (type !== RecordType.Start) bytes += payload.length;
     if (bytes > FUZZ_MAX_REQUEST_BYTES) return refused("request bytes");
     if (type === RecordType.Args) args.push(...payload);

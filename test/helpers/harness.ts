@@ -1,7 +1,7 @@
 // Shared test plumbing: temp dirs, spawner processes, fd and child counts,
 // waiting for events with a deadline. Everything started here is tracked and
 // ended by pid in cleanup(), even when a test fails.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -226,4 +226,29 @@ export function whyNobodyCannotRun(script: string): string | null {
   const runs = Bun.spawnSync([...asNobody, BUN, "--version"], { env, cwd: "/" }).exitCode === 0;
   const reads = Bun.spawnSync([...asNobody, "/bin/sh", "-c", 'test -r "$0"', script], { cwd: "/" }).exitCode === 0;
   return runs && reads ? null : `user nobody cannot run ${BUN} or read ${script}`;
+}
+
+/** Why a test cannot run programs as user nobody at all here (null: it can). */
+export function whyNoNobody(): string | null {
+  if (process.getuid?.() !== 0) return "not running as root";
+  if (Bun.which("setpriv") === null) return "setpriv is not installed";
+  return null;
+}
+
+/** setpriv's prefix for running as nobody (uid and gid 65534), with `groups` as supplementary groups. */
+export function asNobody(groups: readonly number[] = []): string[] {
+  return ["setpriv", "--reuid=65534", "--regid=65534", groups.length > 0 ? `--groups=${groups.join(",")}` : "--clear-groups"];
+}
+
+/**
+ * `entry` compiled into one executable in the scratch dir (made reachable:
+ * 0711), so user nobody can run it even where the checkout (and its Bun) is
+ * private to root, as in a clone under /root.
+ */
+export async function nobodyExecutable(scratch: Scratch, entry: string, name: string): Promise<string> {
+  const { buildExecutable } = await import("../../scripts/build-client.ts");
+  const outfile = scratch.path(name);
+  await buildExecutable(entry, outfile);
+  chmodSync(scratch.dir, 0o711);
+  return outfile;
 }
