@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { loadavg, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
+import { measureBurst } from "./burst.ts";
 import { drawChart, type Bar, type TargetBar } from "./chart.ts";
 import { measureFdCounts } from "./fd-count.ts";
 import { measureFresh, type Variant } from "./fresh-process.ts";
@@ -21,7 +22,7 @@ import { measureCliSignal, measureLibrarySignal } from "./signal-latency.ts";
 import { measureSpawnerMemory } from "./spawner-memory.ts";
 import { rounded, summarize, type Summary } from "./stats.ts";
 
-const SUITES = ["fresh", "sequential", "concurrent", "fds", "signals", "memory", "overlay"] as const;
+const SUITES = ["fresh", "sequential", "concurrent", "fds", "signals", "burst", "memory", "overlay"] as const;
 type Suite = (typeof SUITES)[number];
 
 const USAGE = `usage: bun run bench [-- options]
@@ -179,6 +180,27 @@ async function main(): Promise<void> {
 
     // The long-running figures get their own spawner: stop the shared ones first.
     for (const server of servers.splice(0)) await server.stop();
+
+    if (opts.only.has("burst")) {
+      log("burst: 1000 concurrent clients against --max-children 8...");
+      const burstDir = join(dir, "burst");
+      mkdirSync(burstDir);
+      const burstSpawner = await startPortalSpawner(burstDir, ["--max-children", "8"]);
+      try {
+        const b = await measureBurst(burstSpawner.socket, { clients: 1000, maxChildren: 8 });
+        results.burst = b;
+        const ok = b.failed === 0 && b.wrongStatus === 0;
+        target(
+          "burst: 1000 clients at once, --max-children 8",
+          `all served in ${b.totalMs.toFixed(0)} ms (${(b.clients / (b.totalMs / 1000)).toFixed(0)}/s); wait to start median ${ms(b.waitMs.median)}, p99 ${ms(b.waitMs.p99)} ms; ` +
+            `${b.failed} refused or failed, ${b.wrongStatus} wrong statuses`,
+          "none refused, every status right",
+          ok ? 1 : 2,
+        );
+      } finally {
+        await burstSpawner.stop();
+      }
+    }
 
     if (opts.only.has("memory")) {
       log(`spawner footprint over 2 x ${opts.requests} requests (16 concurrent)...`);

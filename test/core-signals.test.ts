@@ -3,8 +3,10 @@
 // control (SIGTSTP/SIGCONT) stops and resumes both, and a client that dies
 // takes its program's whole process group with it.
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { processExists, Scratch, waitFor } from "./helpers/harness.ts";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
+import { encodeHello, encodeRecord, encodeSignal, encodeStart, joinNulTerminated, RecordType } from "../src/protocol/v2.ts";
+import { BUN, EXEC, processExists, Scratch, startProcess, waitFor } from "./helpers/harness.ts";
 import { DEADLINE_MS, finish, processState, ProgramGroups, runExec, startExec, startSpawner, waitForExec } from "./helpers/cli-processes.ts";
 
 setDefaultTimeout(60_000);
@@ -105,6 +107,18 @@ describe("signals sent to portal-exec reach the program", () => {
   });
 });
 
+describe("Ctrl-Z", () => {
+  test("the client stops with SIGTSTP, as a direct run would (a shell reports 148, not 147 for SIGSTOP)", async () => {
+    const { socket } = await startSpawner(scratch, ["--socket", scratch.path("portal.sock")]);
+    // perl as the job-control shell: start the client, stop it as a terminal would, and say how it stopped.
+    const parent = `use POSIX ":sys_wait_h"; pipe(my $r, my $w); my $pid = fork; if (!$pid) { close $r; open STDOUT, ">&", $w; exec @ARGV; die } close $w;
+      my $line = <$r>; kill "TSTP", $pid; waitpid($pid, WUNTRACED); my $s = \${^CHILD_ERROR_NATIVE}; print WIFSTOPPED($s) ? "stopped " . WSTOPSIG($s) . "\n" : "not stopped $s\n";
+      kill "CONT", $pid; kill "TERM", $pid; waitpid($pid, 0); print WIFSIGNALED($?) ? "ended by " . WTERMSIG($?) . "\n" : "exited " . ($? >> 8) . "\n";`;
+    const run = startProcess(scratch, ["perl", "-e", parent, "--", BUN, EXEC, "--socket", socket, "--", "sh", "-c", "echo ready; exec sleep 1000"]);
+    expect(await finish(run)).toMatchObject({ code: 0, stdout: "stopped 20\nended by 15\n" });
+  });
+});
+
 describe("a client that goes away takes its program's process group with it", () => {
   test("SIGTERM first: the program sees it", async () => {
     // A grace far beyond the deadline below: only the SIGTERM can have ended them.
@@ -141,5 +155,27 @@ describe("a client that goes away takes its program's process group with it", ()
     await waitFor(() => !processExists(program!) && !processExists(grandchild!), "program and grandchild to be killed", DEADLINE_MS);
     await client.stdout.done;
     expect(client.stdout.text).toBe(`pids ${program} ${grandchild}\n`);
+  });
+});
+
+describe("a signal sent right behind START", () => {
+  test("a fatal one ends the request, even when the slot is handed over at that moment (the program never runs on)", async () => {
+    const { socket } = await startSpawner(scratch, ["--socket", scratch.path("portal.sock")]);
+    const marker = scratch.path("ran-on");
+    for (let round = 0; round < 10; round++) {
+      const client = RawClient.connect(socket);
+      try {
+        const argv = ["/bin/sh", "-c", `sleep 2; touch ${marker}`];
+        client.send(encodeHello());
+        client.send(encodeRecord(RecordType.Args, joinNulTerminated(argv.map((a) => new TextEncoder().encode(a)), "args")));
+        client.send(encodeStart({ argc: argv.length, envc: 0, fdCount: 0, flags: 0 }));
+        client.send(encodeSignal(15));
+        const ending = summarizeV2(await client.repliesUntilClose(DEADLINE_MS));
+        expect(ending.outcome).toEqual({ kind: "signaled", signal: 15, coreDumped: false });
+      } finally {
+        client.close();
+      }
+    }
+    expect(existsSync(marker)).toBe(false);
   });
 });

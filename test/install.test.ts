@@ -217,10 +217,16 @@ describe("exec keeps what the process inherited", () => {
         const ignored = BigInt(`0x${/^SigIgn:\s*([0-9a-f]+)$/m.exec(launched.signals)![1]}`);
         expect(ignored & ((1n << 0n) | (1n << 9n))).toBe((1n << 0n) | (1n << 9n)); // SIGHUP (1) and SIGUSR1 (10) stay ignored
         // The shell rebuilds the environment from its variables: order may change and busybox
-        // counts SHLVL; every entry's bytes stay. portal-spawner alone adds the cache switch.
+        // counts SHLVL; every entry's bytes stay. portal-spawner adds the cache switch;
+        // portal-exec what it inherited before Bun (its open-file limit and ignored signals).
         const normal = (entries: Buffer[]) => sorted(entries).filter((e) => !e.startsWith("SHLVL="));
         const expected = normal(direct.environ);
         if (command === "portal-spawner") expected.push("BUN_RUNTIME_TRANSPILER_CACHE_PATH=0");
+        if (command === "portal-exec") {
+          const nofile = /^Max open files\s+(\S+)/m.exec(readFileSync("/proc/self/limits", "utf8"))![1];
+          const pipeAndXfsz = (1n << 12n) | (1n << 24n);
+          expected.push(`PORTAL_EXEC_INHERITED=nofile=${nofile};sigign=${ignored & pipeAndXfsz}`);
+        }
         expect(normal(launched.environ)).toEqual(expected.sort());
       });
     }

@@ -1,12 +1,15 @@
 // Who may use a spawner and what reaches the program: peer uid/gid rules
 // (with real clients running as nobody), the PORTAL_PEER_* variables the
 // spawner sets itself, the environment policy, and the fixed PROGRAM.
-import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { EXEC, Scratch, whyNobodyCannotRun } from "./helpers/harness.ts";
+import { join } from "node:path";
+import { EXEC, nobodyExecutable, Scratch, startProcess, whyNoNobody } from "./helpers/harness.ts";
 import { OwnedFd } from "../src/libc/owned-fd.ts";
 import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
-import { baseEnv, finish, runExec, startExec, startSpawner, type SpawnerProc } from "./helpers/trust-processes.ts";
+import { baseEnv, fdCount, finish, runExec, startSpawner, waitForBaseline, type SpawnerProc } from "./helpers/trust-processes.ts";
+import type { V2Ending } from "./helpers/raw-client.ts";
+import { RefusalCode } from "../src/protocol/v2.ts";
 import { encodeFdTargets, encodeHello, encodeRecord, encodeStart, joinNulTerminated, RecordType } from "../src/protocol/v2.ts";
 import { decodeV1Status, encodeV1FdNumbers, encodeV1Strings } from "../src/protocol/v1.ts";
 
@@ -25,11 +28,24 @@ const AS_NOBODY = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clea
 /** Why clients cannot be run as nobody here, or null if they can. */
 function cannotSwitchUser(): string | null {
   if (NOBODY_UID < 0 || NOGROUP_GID < 0) return "no 'nobody' user or 'nogroup' group";
-  return whyNobodyCannotRun(EXEC);
+  return whyNoNobody();
 }
 const whyNot = cannotSwitchUser();
 if (whyNot) console.warn(`trust-access: skipping the tests that run clients as nobody: ${whyNot}`);
 const canSwitchUser = whyNot === null;
+
+// Clients for nobody, compiled once where nobody can run them (the checkout may be private to root).
+const tools = new Scratch();
+let nobodyClient = "";
+let flood = "";
+beforeAll(async () => {
+  if (!canSwitchUser) return;
+  [nobodyClient, flood] = await Promise.all([
+    nobodyExecutable(tools, EXEC, "portal-exec"),
+    nobodyExecutable(tools, join(import.meta.dir, "helpers/connection-flood.ts"), "connection-flood"),
+  ]);
+}, 120_000);
+afterAll(() => tools.cleanup());
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
@@ -49,12 +65,10 @@ function openSpawner(args: string[] = [], name = "portal.sock"): Promise<Spawner
   return startSpawner(scratch, socket, ["--socket", socket, "--mode", "0666", ...args]);
 }
 
-/** portal-exec run as nobody; the env keeps Bun from trying to write root's transpiler cache. */
+/** portal-exec (compiled) run as nobody, or as `uid`/`gid`. */
 function execAsNobody(args: string[], uid = "nobody", gid = "nogroup") {
-  return startExec(scratch, args, {
-    wrapper: uid === "nobody" ? AS_NOBODY : ["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups"],
-    env: baseEnv({ BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" }),
-  });
+  const wrapper = uid === "nobody" ? AS_NOBODY : ["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups"];
+  return startProcess(scratch, [...wrapper, nobodyClient, ...args], { env: baseEnv() });
 }
 
 describe.skipIf(!canSwitchUser)("peer uid and gid rules", () => {
@@ -105,6 +119,59 @@ describe.skipIf(!canSwitchUser)("peer uid and gid rules", () => {
     expect(other.stderr).toContain("uid 12345 (gid 12345) is not allowed");
     expect(existsSync(marker)).toBe(false);
     expect((await runExec(scratch, ["--one-shot", "--socket", spawner.socket, "--", "/bin/true"])).code).toBe(0);
+  });
+});
+
+describe.skipIf(!canSwitchUser)("a peer cannot deny service to others", () => {
+  /** `count` silent connections from nobody (plus one HELLO with `thenHello`), held until done() is called. */
+  async function floodAsNobody(socket: string, count: number, thenHello = false) {
+    const run = startProcess(scratch, [...AS_NOBODY, flood, socket, String(count), ...(thenHello ? ["--then-hello"] : [])], { env: baseEnv(), stdin: "pipe" });
+    const first = JSON.parse(await run.stdout.waitFor(/^\{"opened".*\n/m).then((m) => m[0]!)) as { opened: number; hello: V2Ending | null };
+    return {
+      ...first,
+      async done(): Promise<number> {
+        (run.proc.stdin as import("bun").FileSink).end();
+        const result = await finish(run);
+        expect(result.stderr).toBe("");
+        return (JSON.parse(result.stdout.trim().split("\n").at(-1)!) as { closedBySpawner: number }).closedBySpawner;
+      },
+    };
+  }
+
+  test("1,100 silent connections from a uid that is not allowed are closed at accept; an allowed client is served meanwhile", async () => {
+    const spawner = await openSpawner(["--request-timeout", "60"]);
+    expect((await runExec(scratch, ["--one-shot", "--socket", spawner.socket, "--", "/bin/true"])).code).toBe(0);
+    const baseline = fdCount(spawner.pid);
+    const peer = await floodAsNobody(spawner.socket, 1100);
+    try {
+      expect(peer.opened).toBe(1100);
+      const served = await runExec(scratch, ["--one-shot", "--socket", spawner.socket, "--", "/bin/sh", "-c", "exit 7"]);
+      expect(served).toMatchObject({ code: 7, stderr: "" });
+      await waitForBaseline(spawner.pid, baseline, "the refused connections to be closed");
+    } finally {
+      expect(await peer.done()).toBe(1100);
+    }
+    // One warning, not 1,100: the log says how many more it left out once it speaks again.
+    const warnings = spawner.stderr.text.split("\n").filter((line) => line.includes(`refused peer`) && line.includes(`uid ${NOBODY_UID}`));
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings.length).toBeLessThan(10);
+  });
+
+  test("--max-connections-per-uid: an allowed uid holding its share is refused more (told why), and others are still served", async () => {
+    const spawner = await openSpawner(["--allow-uid", "nobody", "--max-connections-per-uid", "10", "--request-timeout", "60"]);
+    const peer = await floodAsNobody(spawner.socket, 10, true);
+    try {
+      expect(peer.hello).toMatchObject({
+        ack: false, outcome: null, refused: { code: RefusalCode.Limit, reason: `uid ${NOBODY_UID} has 10 connections open (the spawner's --max-connections-per-uid)` },
+      });
+      // Root is not counted against the cap, and another uid has its own share.
+      expect((await runExec(scratch, ["--one-shot", "--socket", spawner.socket, "--", "/bin/sh", "-c", "exit 7"])).code).toBe(7);
+    } finally {
+      // The ten it held were its own to keep: the spawner closes none of them before the request timeout.
+      expect(await peer.done()).toBe(0);
+    }
+    const again = await finish(execAsNobody(["--one-shot", "--socket", spawner.socket, "--", "/bin/sh", "-c", "exit 5"]));
+    expect(again).toMatchObject({ code: 5, stderr: "" });
   });
 });
 

@@ -2,18 +2,20 @@
 // against one spawner whose PROGRAM is /bin/true, so no case can run
 // anything else. Every reply must follow the protocol; afterwards the spawner
 // must be alive, back to the fds and children it had, and still serve.
+// Meanwhile a uid the spawner does not allow floods it with connections.
 //
 // Reproduce a failure with the seed it prints:
 //   TRUST_FUZZ_SEED=<seed> TRUST_FUZZ_ONLY=<index> bun test test/trust-fuzz.test.ts
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { Scratch } from "./helpers/harness.ts";
+import { join } from "node:path";
+import { asNobody, nobodyExecutable, Scratch, startProcess, whyNoNobody } from "./helpers/harness.ts";
 import { closeAll, ownedFdCount } from "../src/libc/owned-fd.ts";
 import { decodeV1Status } from "../src/protocol/v1.ts";
 import { exec } from "../src/index.ts";
 import { makeFd, type FdKind } from "./helpers/fd-kinds.ts";
 import { describeCase, FUZZ_MAX_FDS, FUZZ_MAX_REQUEST_BYTES, generateCase, referenceVerdict, type Family, type FuzzCase } from "./helpers/fuzz-cases.ts";
-import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
-import { fdCount, liveChildren, runExec, startSpawner, waitForBaseline, type SpawnerProc } from "./helpers/trust-processes.ts";
+import { RawClient, summarizeV2, type V2Ending } from "./helpers/raw-client.ts";
+import { baseEnv, fdCount, finish, liveChildren, runExec, startSpawner, waitForBaseline, type SpawnerProc } from "./helpers/trust-processes.ts";
 
 const CASES = Number(process.env.TRUST_FUZZ_CASES ?? 10_000);
 const MASTER_SEED = Number(process.env.TRUST_FUZZ_SEED ?? Math.floor(Math.random() * 0x1_0000_0000));
@@ -26,12 +28,19 @@ const CLOSE_DEADLINE_MS = 30_000;
 let scratch: Scratch;
 let spawner: SpawnerProc;
 let baselineFds: number;
+/** The denied peers' flood (run as nobody), when this machine can run one. */
+let flood: string | null = null;
+const FLOOD_ROUNDS = 4;
+const FLOOD_CONNECTIONS = 600;
 
 beforeAll(async () => {
   scratch = new Scratch();
+  const whyNot = whyNoNobody();
+  if (whyNot) console.warn(`trust-fuzz: no flood from a denied uid: ${whyNot}`);
+  else flood = await nobodyExecutable(scratch, join(import.meta.dir, "helpers/connection-flood.ts"), "connection-flood");
   const socket = scratch.path("portal.sock");
   spawner = await startSpawner(scratch, socket, [
-    "--socket", socket, "--log-level", "warn", "--max-fds", String(FUZZ_MAX_FDS), "--max-request-bytes", String(FUZZ_MAX_REQUEST_BYTES),
+    "--socket", socket, "--mode", "0666", "--log-level", "warn", "--max-fds", String(FUZZ_MAX_FDS), "--max-request-bytes", String(FUZZ_MAX_REQUEST_BYTES),
     "--request-timeout", "120", "--", "/bin/true",
   ]);
   // One request first, so whatever the runtime opens lazily is part of the baseline.
@@ -138,6 +147,23 @@ async function runCase(c: FuzzCase, stats: Stats): Promise<void> {
   }
 }
 
+/** Rounds of silent connections from nobody, whom the spawner does not allow: each is closed at accept. */
+async function floodFromDeniedUid(): Promise<number[]> {
+  if (!flood || ONLY !== null) return [];
+  const closed: number[] = [];
+  for (let round = 0; round < FLOOD_ROUNDS; round++) {
+    const run = startProcess(scratch, [...asNobody(), flood, spawner.socket, String(FLOOD_CONNECTIONS), "--then-hello"], { env: baseEnv(), stdin: "pipe" });
+    const { hello } = JSON.parse((await run.stdout.waitFor(/^\{"opened".*\n/m))[0]!) as { hello: V2Ending };
+    // Told why, or (when many refused peers are already waiting to be told) just closed: never served.
+    expect(hello.ack || hello.startedPid !== null || hello.outcome !== null).toBe(false);
+    if (hello.refused) expect(hello.refused.code).toBe(3);
+    (run.proc.stdin as import("bun").FileSink).end();
+    const result = await finish(run);
+    closed.push((JSON.parse(result.stdout.trim().split("\n").at(-1)!) as { closedBySpawner: number }).closedBySpawner);
+  }
+  return closed;
+}
+
 test(
   `${CASES} generated bad (and some good) requests leave the spawner alive, leak-free and serving`,
   async () => {
@@ -147,11 +173,13 @@ test(
     const stats = new Stats();
     const began = performance.now();
     const indices = ONLY !== null ? [ONLY] : Array.from({ length: CASES }, (_, i) => i);
-    await Promise.all(
+    const lanes = Promise.all(
       Array.from({ length: LANES }, async (_, lane) => {
         for (let k = lane; k < indices.length; k += LANES) await runCase(generateCase(MASTER_SEED, indices[k]!), stats);
       }),
     );
+    const closedByFlood = await Promise.all([lanes.then(() => []), floodFromDeniedUid()]).then(([, closed]) => closed);
+    expect(closedByFlood).toEqual(Array.from({ length: closedByFlood.length }, () => FLOOD_CONNECTIONS));
     const seconds = ((performance.now() - began) / 1000).toFixed(1);
 
     expect(spawner.proc.exitCode).toBeNull();

@@ -2,14 +2,15 @@
 // closed connection (v1), and a spawner that keeps serving afterwards with
 // nothing left open.
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { Scratch, waitFor } from "./helpers/harness.ts";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { BUN, Scratch, SPAWNER, startProcess, waitFor } from "./helpers/harness.ts";
 import type { OwnedFd } from "../src/libc/owned-fd.ts";
 import { makePipe, readNow } from "./helpers/fd-fixtures.ts";
 import { O_CLOEXEC, O_NONBLOCK } from "../src/libc/constants.ts";
 import { exec, start, PortalError } from "../src/index.ts";
 import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
-import { fdCount, liveChildren, runExec, startSpawner, waitForBaseline, type SpawnerProc } from "./helpers/trust-processes.ts";
+import { fdCount, finish as finishProc, liveChildren, runExec, startSpawner, waitForBaseline, type SpawnerProc } from "./helpers/trust-processes.ts";
 import { encodeFdTargets, encodeHello, encodeRecord, encodeStart, joinNulTerminated, RecordType, RefusalCode } from "../src/protocol/v2.ts";
 import { encodeV1FdNumbers, encodeV1Strings } from "../src/protocol/v1.ts";
 
@@ -193,6 +194,36 @@ describe("--max-fds", () => {
       }
     }
     await waitForBaseline(spawner.pid, spawner.baseline, "spawner back to its baseline fds");
+  });
+});
+
+describe("timer options", () => {
+  test("a timeout or grace the timers cannot hold (2^31 ms or more) is refused at start-up with exit 2 and the reason", async () => {
+    for (const option of ["--request-timeout", "--kill-grace", "--shutdown-grace"]) {
+      const socket = scratch.path("never.sock");
+      const run = startProcess(scratch, [BUN, SPAWNER, "--socket", socket, option, "2147484"]);
+      const result = await finishProc(run);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`${option} must be at most 2147483 seconds (about 24.8 days), got '2147484'`);
+      expect(existsSync(socket)).toBe(false);
+    }
+    // The largest value that fits is honoured: the spawner starts.
+    const spawner = await spawnerWith(["--request-timeout", "2147483"]);
+    expect((await rawV2(spawner.socket, ["/bin/sh", "-c", "exit 4"])).outcome).toEqual({ kind: "exited", code: 4 });
+  });
+
+  test("a socket directory anyone may write to (no sticky bit) gets a warning", async () => {
+    const open = scratch.path("open");
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const spawner = await startSpawner(scratch, join(open, "p.sock"), ["--socket", join(open, "p.sock")]);
+    await spawner.stderr.waitFor(/warn: the socket's directory '.*\/open' is writable by everyone and not sticky: anyone could replace the socket/);
+    const sticky = scratch.path("sticky");
+    mkdirSync(sticky);
+    chmodSync(sticky, 0o1777);
+    const quiet = await startSpawner(scratch, join(sticky, "p.sock"), ["--socket", join(sticky, "p.sock")]);
+    expect((await rawV2(quiet.socket, ["/bin/true"])).outcome).toEqual({ kind: "exited", code: 0 });
+    expect(quiet.stderr.text).not.toContain("writable by everyone");
   });
 });
 

@@ -13,7 +13,7 @@ import { F_OK, O_RDWR } from "../libc/constants.ts";
 import { start, type ExecResult } from "../client/exec.ts";
 import { PortalError } from "../client/errors.ts";
 import { isControlVariable } from "../client/request-input.ts";
-import { callerContext, INHERITED_VARIABLE, parseInherited } from "../client/caller-context.ts";
+import { callerContext, INHERITED_VARIABLE, inheritedFromParent, parseInherited } from "../client/caller-context.ts";
 import { absoluteGrantPath } from "../client/grants.ts";
 import { SIGNALS, isFatalByDefault } from "../process/signals.ts";
 import { exitCodeForSpawnFailure } from "../protocol/outcome.ts";
@@ -36,7 +36,8 @@ function fail(message: string, code = PORTAL_FAILED): never {
 export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Promise<never> {
   // First, before this client changes any of it (its signal handlers): what
   // a program it ran itself would inherit.
-  const context = callerContext({ inherited: parseInherited(process.env[INHERITED_VARIABLE]), detectClosedStd: true });
+  const launcher = process.env[INHERITED_VARIABLE];
+  const context = callerContext({ inherited: launcher === undefined ? inheritedFromParent() : parseInherited(launcher), detectClosedStd: true });
   let options: ExecCliOptions;
   try {
     options = parseExecArgs(args);

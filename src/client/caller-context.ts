@@ -8,11 +8,14 @@
 // SIGXFSZ, and reopens closed fds 0-2 on /dev/null (close-on-exec, which no
 // inherited fd can be). The last is recognised; for the first two the
 // bin/portal-exec launcher, which runs before Bun, passes what it inherited
-// in PORTAL_EXEC_INHERITED; without it (the compiled client) they are taken
-// to be the usual defaults: SIGPIPE and SIGXFSZ not ignored, and the soft
-// open-file limit as it is now.
+// in PORTAL_EXEC_INHERITED. Without it (the compiled client, or
+// `bun portal-exec.ts`) SIGPIPE and SIGXFSZ are taken as not ignored, and
+// the soft open-file limit as the parent process's, when the parent has the
+// same hard limit (limits pass from parent to child unchanged unless
+// something lowered them in between, as `(ulimit -Sn 64; exec cmd)` would).
 import { closeOnExec } from "../libc/file.ts";
-import { getAllLimits, getPid, RLIMIT_NOFILE } from "../libc/process.ts";
+import { readFileSync } from "node:fs";
+import { getAllLimits, getPid, RLIMIT_NOFILE, UNLIMITED } from "../libc/process.ts";
 import { blockedSignals, currentAction } from "../libc/signal.ts";
 import { signalBit } from "../libc/sigset.ts";
 import type { ProcessContext } from "../protocol/context.ts";
@@ -22,7 +25,7 @@ const SIGXFSZ = 25;
 /** Signals the runtime ignores for itself: unknown whether the caller did. */
 const RUNTIME_IGNORED = signalBit(SIGPIPE) | signalBit(SIGXFSZ);
 
-/** What bin/portal-exec saw before Bun started: "nofile=SOFT;ignored=HEX". */
+/** What bin/portal-exec saw before Bun started: "nofile=SOFT;sigign=DECIMAL" (SIGPIPE and SIGXFSZ bits only). */
 export const INHERITED_VARIABLE = "PORTAL_EXEC_INHERITED";
 
 export interface Inherited {
@@ -36,10 +39,28 @@ export function parseInherited(text: string | undefined): Inherited {
     const [key, value] = part.split("=");
     if (!value) continue;
     if (key === "nofile" && /^\d+$/.test(value)) out.nofileSoft = BigInt(value);
-    if (key === "nofile" && value === "unlimited") out.nofileSoft = (1n << 64n) - 1n;
-    if (key === "ignored" && /^[0-9a-fA-F]{1,16}$/.test(value)) out.ignored = BigInt(`0x${value}`);
+    if (key === "nofile" && value === "unlimited") out.nofileSoft = UNLIMITED;
+    if (key === "sigign" && /^\d{1,20}$/.test(value)) out.ignored = BigInt(value) & RUNTIME_IGNORED;
   }
   return out;
+}
+
+/** The inherited soft open-file limit, guessed from the parent process (see the top of this file). */
+export function inheritedFromParent(): Inherited {
+  const none: Inherited = { nofileSoft: null, ignored: null };
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${process.ppid}/limits`, "utf8");
+  } catch {
+    return none;
+  }
+  const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(text);
+  if (!line) return none;
+  const value = (field: string) => (field === "unlimited" ? UNLIMITED : /^\d+$/.test(field) ? BigInt(field) : null);
+  const [soft, hard] = [value(line[1]!), value(line[2]!)];
+  const own = getAllLimits()[RLIMIT_NOFILE];
+  if (soft === null || hard === null || !own || hard !== own.hard || soft > hard) return none;
+  return { nofileSoft: soft, ignored: null };
 }
 
 /**

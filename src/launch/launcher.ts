@@ -22,10 +22,11 @@ import { fromWaitStatus, type Outcome, type SpawnStage } from "../protocol/outco
 import type { PtyRequest } from "../protocol/pty.ts";
 import { ChildProcess } from "../process/child.ts";
 import { SIGNALS } from "../process/signals.ts";
-import { spawnProcess, SpawnError } from "../process/spawn.ts";
+import { highestFdNeeded, spawnProcess, SpawnError } from "../process/spawn.ts";
 import { encodeProgramSpec, type ProgramSpec } from "./launch-spec.ts";
 import { helperCommand, helperEnvironment } from "./self-command.ts";
 import { StepReportReader } from "./step-report.ts";
+import { planLaunch, type LaunchPlan } from "./launch-plan.ts";
 import type { SupervisorCommand, SupervisorEvent, SupervisorSpec } from "./supervisor.ts";
 
 /** What to run, as the spawner resolved it. */
@@ -57,29 +58,30 @@ export interface LaunchHooks {
   onGroupGone(pgid: number): void;
   /** Warnings for the spawner's log (a limit it could not raise). */
   warn(message: string): void;
+  /** Details for the spawner's debug log (why the exec step was needed). */
+  debug?(message: string): void;
 }
 
-/** Why the program needs the exec step, or null when posix_spawn alone is exact. */
-export function stepReason(context: ProcessContext | null): string | null {
-  if (!context) return null;
-  if (context.listenPid) return "LISTEN_PID";
-  const own = ownLimits();
-  for (const limit of context.limits) {
-    const mine = own[limit.resource];
-    if (!mine || mine.soft !== limit.soft || mine.hard !== limit.hard) return `RLIMIT_${RESOURCES[limit.resource]?.toUpperCase()}`;
-  }
-  if ((context.ignored & ~ownIgnored()) !== 0n) return "ignored signals";
-  return null;
+/** How to start `program`: through the exec step (and why), or directly (see launch-plan.ts). */
+export function launchPlan(program: Pick<ProgramToRun, "context" | "fds">): LaunchPlan {
+  const { context } = program;
+  if (!context) return { step: null, nofileSoft: null };
+  return planLaunch(context, { limits: ownLimits(), ignored: ownIgnored() }, Math.max(2, ...program.fds.keys()));
 }
 
 /** Launches `program` directly or through the exec step, as its context needs. */
 export function launch(program: ProgramToRun, hooks: LaunchHooks): LaunchedProgram {
   const context = program.context;
   for (const warning of limitWarnings(context)) hooks.warn(warning);
-  return stepReason(context) === null ? launchDirect(program, hooks) : launchStep(program, hooks);
+  const plan = launchPlan(program);
+  // A lowered open-file limit must still leave room for the fds while they are put in place.
+  const fits = plan.step === null && (plan.nofileSoft === null || BigInt(highestFdNeeded({ fds: program.fds })) < plan.nofileSoft);
+  if (plan.step === null && fits) return launchDirect(program, plan.nofileSoft, hooks);
+  hooks.debug?.(`through the exec step, for ${plan.step ?? "RLIMIT_NOFILE (the fds need numbers above it while they are placed)"}`);
+  return launchStep(program, hooks);
 }
 
-function launchDirect(program: ProgramToRun, hooks: LaunchHooks): LaunchedProgram {
+function launchDirect(program: ProgramToRun, nofileSoft: bigint | null, hooks: LaunchHooks): LaunchedProgram {
   const context = program.context;
   const { pid } = spawnProcess({
     path: program.path,
@@ -93,6 +95,7 @@ function launchDirect(program: ProgramToRun, hooks: LaunchHooks): LaunchedProgra
     defaultSignals: context ? ALL_SIGNALS & ~(context.ignored & ownIgnored()) : ALL_SIGNALS,
     signalMask: context?.blocked ?? 0n,
     umask: context?.umask,
+    nofileSoft,
     shellFallback: true,
   });
   const child = supervise(pid, hooks);

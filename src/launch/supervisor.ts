@@ -12,7 +12,7 @@ import { SigInfo } from "../libc/siginfo.ts";
 import { openPty, setForegroundGroup, setTerminalAttributes, setWindowSize, takeControllingTerminal } from "../libc/tty.ts";
 import { unshareNamespaces } from "../libc/namespace.ts";
 import { canSetForeground } from "../libc/spawn.ts";
-import { ALL_SIGNALS, hasSignal } from "../libc/sigset.ts";
+import { ALL_SIGNALS, signalBit } from "../libc/sigset.ts";
 import { currentAction } from "../libc/signal.ts";
 import {
   CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWUTS, O_NONBLOCK,
@@ -21,12 +21,13 @@ import {
 import { RecordReader } from "../fdpass/record-reader.ts";
 import { FdWatcher } from "../fdwatch/fd-watcher.ts";
 import { sendRecord } from "../fdpass/seqpacket.ts";
-import { spawnProcess, SpawnError } from "../process/spawn.ts";
+import { highestFdNeeded, spawnProcess, SpawnError } from "../process/spawn.ts";
 import { SIGNALS } from "../process/signals.ts";
 import { termiosFromWire } from "../process/termios-wire.ts";
 import { decodeProgramSpec, encodeProgramSpec, type EncodedProgramSpec, type ProgramSpec } from "./launch-spec.ts";
 import { cloneGrantTrees, SandboxRoot, type SandboxBind } from "./sandbox-root.ts";
 import { StepReportReader } from "./step-report.ts";
+import { planLaunch } from "./launch-plan.ts";
 
 export interface SupervisorSpec {
   program: EncodedProgramSpec;
@@ -132,10 +133,11 @@ export async function supervise(spec: SupervisorSpec, control: OwnedFd): Promise
  * a sandbox starts before the old root goes away and waits for the word.
  */
 async function startProgram(program: ProgramSpec, fds: Map<number, OwnedFd>, spec: SupervisorSpec, root: SandboxRoot | null, slave: OwnedFd | null): Promise<number> {
-  if (!root && !needsStep(program)) {
+  const plan = root || program.credentials || program.unprivileged ? null : planLaunch(program, { limits: getAllLimits(), ignored: ownIgnored() }, Math.max(2, ...fds.keys()));
+  if (plan && plan.step === null && (plan.nofileSoft === null || BigInt(highestFdNeeded({ fds })) < plan.nofileSoft)) {
     const { pid } = spawnProcess({
       path: program.path, argv: program.argv, env: program.env, cwd: program.cwd, fds, closed: program.closeFds,
-      defaultSignals: ALL_SIGNALS & ~program.ignored, signalMask: program.blocked, umask: program.umask,
+      defaultSignals: ALL_SIGNALS & ~program.ignored, signalMask: program.blocked, umask: program.umask, nofileSoft: plan.nofileSoft,
       detach: slave ? "group" : "session", shellFallback: true, foregroundFd: terminalTarget(spec),
     });
     if (slave) makeForeground(slave, pid);
@@ -203,14 +205,11 @@ function makeForeground(slave: OwnedFd, pid: number): void {
   trySendSignal(-pid, SIGNALS.SIGCONT);
 }
 
-function needsStep(program: ProgramSpec): boolean {
-  if (program.listenPid || program.credentials || program.unprivileged) return true;
-  // Signals to ignore that we do not ignore ourselves (we must keep SIGCHLD, for one).
-  for (let signal = 1; signal <= 64; signal++) {
-    if (hasSignal(program.ignored, signal) && currentAction(signal)?.disposition !== "ignore") return true;
-  }
-  const own = getAllLimits();
-  return program.limits.some((l) => own[l.resource]?.soft !== l.soft || own[l.resource]?.hard !== l.hard);
+/** The signals we ignore ourselves (a program may keep those ignored without the step). */
+function ownIgnored(): bigint {
+  let set = 0n;
+  for (let signal = 1; signal <= 64; signal++) if (currentAction(signal)?.disposition === "ignore") set |= signalBit(signal);
+  return set;
 }
 
 /**

@@ -10,7 +10,7 @@ import { strerror, SystemError } from "../libc/system-error.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import { O_RDWR } from "../libc/constants.ts";
 import { canCloseFrom, canSetForeground, SpawnPlan } from "../libc/spawn.ts";
-import { getLimit, RLIMIT_NOFILE } from "../libc/process.ts";
+import { getLimit, RLIMIT_NOFILE, trySetLimit, type Limit } from "../libc/process.ts";
 import { setUmask } from "../libc/file.ts";
 import type { SpawnStage } from "../protocol/outcome.ts";
 
@@ -35,6 +35,8 @@ export interface SpawnSpec {
   signalMask: bigint;
   /** umask for the new process: set around the spawn (umask is per process), then restored. */
   umask?: number;
+  /** A lower soft open-file limit for the new process, set around the spawn like the umask (see launch/launch-plan.ts). */
+  nofileSoft?: bigint | null;
   /** "session": setsid (the default); "group": its own process group in the spawner's session. */
   detach?: "session" | "group";
   /** Run a file without #! under /bin/sh, as execvp does (for the program itself, not a helper). */
@@ -81,21 +83,30 @@ export function spawnProcess(spec: SpawnSpec): Spawned {
     try {
       if (spec.detach === "group") plan.processGroup(0);
       else plan.newSession();
-      addFdActions(plan, spec, highestTarget, extraTargets);
-      if (spec.foregroundFd !== undefined && canSetForeground()) plan.foregroundOf(spec.foregroundFd);
+      // The directory first: its fd is one of ours, which the fd actions then close.
       if (directory.kind === "path") plan.changeDirectory(directory.path);
       if (directory.kind === "fd") plan.changeDirectoryToFd(directory.fd);
+      addFdActions(plan, spec, highestTarget, extraTargets);
+      if (spec.foregroundFd !== undefined && canSetForeground()) plan.foregroundOf(spec.foregroundFd);
     } catch (error) {
       plan[Symbol.dispose]();
       throw new SpawnError("setup", error instanceof SystemError ? error.errno : EBADF, (error as Error).message);
     }
     // umask is per process: set it only for the moment of the clone (the
     // JS thread is the only one that creates files here).
+    let oldNofile: Limit | null = null;
+    try {
+      oldNofile = spec.nofileSoft == null ? null : lowerNofile(spec.nofileSoft);
+    } catch (error) {
+      plan[Symbol.dispose]();
+      throw error;
+    }
     const oldUmask = spec.umask === undefined ? null : setUmask(spec.umask);
     try {
       return plan.spawn(path, argv, spec.env);
     } finally {
       if (oldUmask !== null) setUmask(oldUmask);
+      if (oldNofile !== null) trySetLimit(RLIMIT_NOFILE, oldNofile);
     }
   };
   let pid = attempt(spec.path, spec.argv);
@@ -106,6 +117,14 @@ export function spawnProcess(spec: SpawnSpec): Spawned {
   }
   if (pid < 0) throw new SpawnError("exec", -pid, `cannot run '${shown}': ${strerror(-pid)}`);
   return { pid, extraTargets };
+}
+
+/** Sets the soft open-file limit to `soft` (keeping the hard one); returns the old limit to restore. */
+function lowerNofile(soft: bigint): Limit {
+  const old = getLimit(RLIMIT_NOFILE);
+  const errno = trySetLimit(RLIMIT_NOFILE, { soft, hard: old.hard });
+  if (errno !== 0) throw new SpawnError("setup", errno, `cannot set the open-file limit to ${soft}: ${strerror(errno)}`);
+  return old;
 }
 
 type Directory = { kind: "none" } | { kind: "path"; path: Uint8Array } | { kind: "fd"; fd: number };
@@ -133,6 +152,20 @@ function chooseDirectory(spec: SpawnSpec): Directory {
  * last target is closed. Copies made by dup2 are not close-on-exec, so
  * this also works when a source already has its target number.
  */
+/**
+ * The highest fd number the child needs while its fds are put in place: the
+ * fds are first copied above every source and target ("staging"), so that
+ * no target overwrites a source still to be copied.
+ */
+export function highestFdNeeded(spec: Pick<SpawnSpec, "fds" | "extraFds">): number {
+  const targets = [...spec.fds.keys()];
+  const highestTarget = Math.max(2, ...targets);
+  const extras = spec.extraFds ?? [];
+  const sources = [...spec.fds.values(), ...extras].map((fd) => fd.fd);
+  const last = highestTarget + extras.length;
+  return Math.max(last, ...sources) + targets.length + extras.length;
+}
+
 function addFdActions(plan: SpawnPlan, spec: SpawnSpec, highestTarget: number, extraTargets: readonly number[]): void {
   const entries: Array<[number, OwnedFd]> = [...spec.fds, ...(spec.extraFds ?? []).map((fd, i): [number, OwnedFd] => [extraTargets[i]!, fd])];
   const sources = entries.map(([, fd]) => fd.fd);

@@ -126,6 +126,10 @@ async function runWhenSlotFree(
     state.queued = false;
   }
   try {
+    // A fatal signal that came while the slot was being handed over (after
+    // acquire resolved, before we resumed) ends the request just the same.
+    const reason: unknown = beforeStart.signal.reason;
+    if (beforeStart.signal.aborted && reason instanceof EndedBeforeStart) return { kind: "signaled", signal: reason.signal, coreDumped: false };
     if (request.disconnected.aborted) throw new WatchCancelled(-1);
     return await runHandler(controller, options.handler);
   } finally {

@@ -48,7 +48,11 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
     const name = argv[0]!;
     const env = programEnvironment(request.env, request.peer, options.keepEnv ?? (() => true));
     const shown = new TextDecoder().decode(name);
-    const hooks: LaunchHooks = { ...options.groups, warn: (message) => options.log.warn(`peer pid ${request.peer.pid}: ${message}`) };
+    const hooks: LaunchHooks = {
+      ...options.groups,
+      warn: (message) => options.log.warn(`peer pid ${request.peer.pid}: ${message}`),
+      debug: (message) => options.log.debug(`peer pid ${request.peer.pid}: ${message}`),
+    };
     if (request.disconnected.aborted) throw new Refusal("client went away before its program started");
     let program: LaunchedProgram;
     try {

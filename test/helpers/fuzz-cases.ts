@@ -187,7 +187,7 @@ function mutateSteps(r: SeededRandom, steps: Step[], notes: string[]): void {
 function mutateV2(r: SeededRandom, steps: Step[], notes: string[]): void {
   const startIndex = steps.findIndex((s) => s.data[0] === RecordType.Start && s.data.length === HEADER_BYTES + 16);
   const pickRecord = () => 1 + r.int(Math.max(1, steps.length - 1));
-  switch (r.int(12)) {
+  switch (r.int(13)) {
     case 0: {
       const i = pickRecord();
       if (steps[i]) steps[i]!.data = setU32(steps[i]!.data, 4, r.chance(0.5) ? r.u32() : steps[i]!.data.length - HEADER_BYTES + r.range(-3, 3));
@@ -253,9 +253,18 @@ function mutateV2(r: SeededRandom, steps: Step[], notes: string[]): void {
       notes.push("ARGS without a final NUL");
       break;
     case 10:
-      steps.splice(pickRecord(), 0, { data: encodeRecord(r.pick<number>([RecordType.HelloAck, RecordType.Exited, RecordType.Refused, 0x07, 0xff]) as RecordType, r.bytes(r.int(20))), fds: [] });
+      steps.splice(pickRecord(), 0, { data: encodeRecord(r.pick<number>([RecordType.HelloAck, RecordType.Exited, RecordType.Refused, RecordType.Started, 0xff]) as RecordType, r.bytes(r.int(20))), fds: [] });
       notes.push("a record type clients never send");
       break;
+    case 11: {
+      // GRANT records, well-formed or not, with the wrong number of fds or fds of any kind.
+      const dest = r.pick([enc("/data"), enc("/bin/true"), enc("/"), enc("relative"), enc("/a/../b"), enc("/a//b"), r.bytes(r.int(40))]);
+      const flags = r.pick([0, 1, 2, 4, 8, 16, r.u32()]);
+      const fds = fdKinds(r, r.pick([0, 1, 1, 1, 2]));
+      steps.splice(pickRecord(), 0, { data: encodeRecord(RecordType.Grant, concat(setU32(new Uint8Array(4), 0, flags), dest)), fds });
+      notes.push(`GRANT (flags 0x${flags.toString(16)}, ${dest.length}-byte destination) with ${fds.length} fds`);
+      break;
+    }
     default:
       mutateSteps(r, steps, notes);
   }
@@ -447,6 +456,8 @@ function referenceV2(steps: readonly Step[]): { verdict: "runs" | "refused"; why
       }
       continue;
     }
+    // The fuzz spawner runs without --sandbox: a grant asks for confinement it would not get.
+    if (type === RecordType.Grant) return refused("GRANT to a spawner without --sandbox");
     // Revision 3 lets CWD carry the directory as one fd.
     if (step.fds.length > (type === RecordType.Cwd && version >= 3 ? 1 : 0)) return refused("fds on a non-FDS record");
     if (type !== RecordType.Start) bytes += payload.length;
