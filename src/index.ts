@@ -1,5 +1,5 @@
 // The package's library API: an exec client and an in-process spawner.
-export { exec, start, type ExecOptions, type ExecResult, type RemoteProcess } from "./client/exec.ts";
+export { exec, start, type ExecOptions, type ExecResult, type PtyOption, type RemoteProcess } from "./client/exec.ts";
 export { PortalError, type PortalFailure } from "./client/errors.ts";
 export { serve, defaultSocketPath, type ServeOptions, type PortalServer } from "./spawner/serve.ts";
 export { PortalRequest, Refusal, type Handler, type HandlerResult } from "./spawner/request.ts";

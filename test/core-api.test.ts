@@ -176,6 +176,45 @@ function memfd(): OwnedFd {
   return memFd("portal-api-test");
 }
 
+describe("start({ pty })", () => {
+  test("the program gets a terminal of the asked size as its controlling terminal; the caller drives it through the master", async () => {
+    const remote = start({ socket, args: ["/bin/sh", "-c", 'test -t 0 && : </dev/tty && stty size && read x && echo "got:$x"'], env: ENV, pty: { rows: 40, cols: 120 } });
+    const master = await remote.pty;
+    expect(master).toBeInstanceOf(OwnedFd);
+    const seen: string[] = [];
+    const readUntil = async (pattern: RegExp) => {
+      const buffer = Buffer.alloc(4096);
+      await waitFor(() => {
+        try {
+          const got = readSync(master!.fd, buffer);
+          if (got > 0) seen.push(buffer.subarray(0, got).toString());
+        } catch {
+          // EAGAIN: nothing yet (EIO once the program is gone).
+        }
+        return pattern.test(seen.join(""));
+      }, `${pattern} from the pty (so far ${JSON.stringify(seen.join(""))})`);
+    };
+    const { setNonBlocking } = await import("../src/libc/file.ts");
+    setNonBlocking(master!.fd, true);
+    await readUntil(/40 120\r\n/);
+    writeSync(master!.fd, "hello\n");
+    // The pty echoes what is typed, then the program answers.
+    await readUntil(/hello\r\ngot:hello\r\n/);
+    expect((await remote.result).exitCode).toBe(0);
+    master!.close();
+  }, 30_000);
+
+  test("pty: true gives fds 0-2 the terminal unless they are given in fds", async () => {
+    const out = outputFile(scratch.path("pty-fds.txt"));
+    const remote = start({ socket, args: ["/bin/sh", "-c", "test -t 0 && test ! -t 1 && test -t 2 && echo ok"], env: ENV, fds: { 1: out.fd.fd }, pty: true });
+    const master = await remote.pty;
+    expect((await remote.result).exitCode).toBe(0);
+    master?.close();
+    out.fd.close();
+    expect(out.text()).toBe("ok\n");
+  }, 30_000);
+});
+
 describe("serve(options, handler)", () => {
   test("the handler sees args, env, cwd and fds; it writes to the client's memfd; its number is the exit code", async () => {
     const shared = memfd();

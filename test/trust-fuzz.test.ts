@@ -12,6 +12,7 @@ import { asNobody, nobodyExecutable, Scratch, startProcess, whyNoNobody } from "
 import { closeAll, ownedFdCount } from "../src/libc/owned-fd.ts";
 import { decodeV1Status } from "../src/protocol/v1.ts";
 import { exec } from "../src/index.ts";
+import { isFatalByDefault } from "../src/process/signals.ts";
 import { makeFd, type FdKind } from "./helpers/fd-kinds.ts";
 import { describeCase, FUZZ_MAX_FDS, FUZZ_MAX_REQUEST_BYTES, generateCase, referenceVerdict, type Family, type FuzzCase } from "./helpers/fuzz-cases.ts";
 import { RawClient, summarizeV2, type V2Ending } from "./helpers/raw-client.ts";
@@ -124,7 +125,11 @@ async function runCase(c: FuzzCase, stats: Stats): Promise<void> {
       }
       // A client that breaks the protocol right behind START may be dropped before its program starts; one that only sends signals may not.
       const brokeEarly = c.notes.some((n) => n === "garbage after START" || n === "bad signal number after START");
-      if (c.family === "running-v2" && !brokeEarly && !(ending.ack && ending.startedPid !== null && !refused)) fail(`a valid request did not start: ${JSON.stringify(ending)}`);
+      // A signal that ends a process, arriving before the program started, ends the request without it (docs/protocol.md).
+      const endedEarly = ending.startedPid === null && outcome?.kind === "signaled" && isFatalByDefault(outcome.signal) && sentSignals.includes(outcome.signal);
+      if (c.family === "running-v2" && !brokeEarly && !endedEarly && !(ending.ack && ending.startedPid !== null && !refused)) {
+        fail(`a valid request did not start: ${JSON.stringify(ending)}`);
+      }
       if (c.family === "running-v2" && !(ending.ack && !refused)) fail(`a valid request was refused: ${JSON.stringify(ending)}`);
       if (reference.verdict === "refused" && (ending.startedPid !== null || outcome)) fail(`an invalid request (${reference.why}) ran: ${JSON.stringify(ending)}`);
       if (reference.verdict === "runs" && refused && !(c.hangUp && refused.reason === "client went away before its program started")) {

@@ -286,3 +286,25 @@ describe("--max-connections", () => {
     expect((await rawV2(spawner.socket, ["/bin/true"])).outcome).toEqual({ kind: "exited", code: 0 });
   });
 });
+
+describe("a HELLO the spawner cannot accept", () => {
+  test("is answered with REFUSED (code 1, with the reason), not a silent close: versions that do not meet, a wrong length, fds on it", async () => {
+    const spawner = await spawnerWith([]);
+    const cases: Array<[Uint8Array, number[], string]> = [
+      [encodeHello(4, 5), [], "protocol error: client speaks versions 4..5, this spawner speaks 2..3"],
+      [encodeHello(1, 1), [], "protocol error: client speaks versions 1..1, this spawner speaks 2..3"],
+      [new Uint8Array([...encodeHello(), 0]), [], "protocol error: HELLO must be 16 bytes, got 17"],
+      [encodeHello(), [0], "protocol error: the first record must not carry fds"],
+    ];
+    for (const [record, fds, reason] of cases) {
+      const client = RawClient.connect(spawner.socket);
+      try {
+        client.send(record, fds);
+        expect(summarizeV2(await client.repliesUntilClose(20_000))).toEqual({ ack: false, startedPid: null, outcome: null, refused: { code: RefusalCode.Protocol, reason } });
+      } finally {
+        client.close();
+      }
+    }
+    await waitForBaseline(spawner.pid, spawner.baseline, "the refused connections to be closed");
+  });
+});

@@ -8,9 +8,9 @@ import { accessReal, duplicateTo, openFile } from "../libc/file.ts";
 import { getPid, sendSignal } from "../libc/process.ts";
 import { currentAction, restoreAction, setDisposition } from "../libc/signal.ts";
 import { hasSignal } from "../libc/sigset.ts";
-import { isTerminal } from "../libc/tty.ts";
+import { isTerminal, terminalAttributes } from "../libc/tty.ts";
 import { F_OK, O_RDWR } from "../libc/constants.ts";
-import { start, type ExecResult } from "../client/exec.ts";
+import { start, type ExecResult, type PtyOption } from "../client/exec.ts";
 import { PortalError } from "../client/errors.ts";
 import { isControlVariable } from "../client/request-input.ts";
 import { callerContext, INHERITED_VARIABLE, inheritedFromParent, parseInherited } from "../client/caller-context.ts";
@@ -22,13 +22,19 @@ import { inheritableFds, isOpen } from "./forwarded-fds.ts";
 import { argumentBytes, environmentBytes } from "./process-bytes.ts";
 import { isRegularFile } from "./file-kind.ts";
 import { parseExecArgs, parseProtocol, UsageError, type ExecCliOptions } from "./exec-options.ts";
+import { sameTerminal, TerminalRelay } from "./terminal-relay.ts";
+import { termiosToWire } from "../process/termios-wire.ts";
 
 export const PORTAL_FAILED = 125;
 
 /** Signals relayed to the program's process group while it runs. */
 const FORWARDED = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT"] as const;
 
+/** The program's terminal, when it has one (see terminal-relay.ts): put back before any way out. */
+let relay: TerminalRelay | null = null;
+
 function fail(message: string, code = PORTAL_FAILED): never {
+  relay?.close();
   process.stderr.write(`portal-exec: ${message}\n`);
   process.exit(code);
 }
@@ -64,6 +70,19 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
   }
   const socket = options.socket ?? defaultSocketPath();
   const oneShot = options.oneShot || Boolean(process.env.PORTAL_ONE_SHOT);
+  const terminal = chooseTerminal(options.pty, fds);
+  let pty: PtyOption | null = null;
+  if (terminal) {
+    relay = new TerminalRelay(terminal.input, terminal.output, terminal.terminal);
+    // The caller's settings (erase character, UTF-8 input, ...). In the background they are the shell's
+    // own editing modes (readline's -icanon -echo), not the job's: the pty then starts with the defaults.
+    const foreground = relay.inForeground();
+    const attributes = terminal.terminal === null || !foreground ? null : terminalAttributes(terminal.terminal);
+    pty = { ...relay.size(), fds: terminal.fds, termios: attributes ? termiosToWire(attributes) : null, background: !foreground };
+    // The fds that get the pty are not forwarded: the relay reads and writes them here.
+    for (const target of [0, 1, 2]) if (terminal.fds & (1 << target)) fds.delete(target);
+    process.on("exit", () => relay?.restore());
+  }
 
   const remote = start({
     socket,
@@ -81,7 +100,13 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     waitInThread: true,
     onStarted: () => letGoOf(fds),
     onStopped: (signal) => stopLike(signal),
+    pty,
+    pump: relay ?? undefined,
   });
+  if (relay) {
+    const ours = relay;
+    void remote.pty.then((master) => master && ours.attach(master));
+  }
   relaySignals(remote, context.ignored);
 
   let result: ExecResult;
@@ -91,6 +116,9 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     if (error instanceof PortalError) fail(error.message);
     fail(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   }
+  // What the program wrote last is still in the pty: out with it, then the caller's terminal as it was.
+  relay?.drain();
+  relay?.close();
   switch (result.outcome.kind) {
     case "exited":
       process.exit(result.outcome.code);
@@ -140,8 +168,19 @@ function relaySignals(remote: ReturnType<typeof start>, ignored: bigint): void {
   for (const name of FORWARDED) {
     if (hasSignal(ignored, SIGNALS[name])) continue;
     process.on(name, () => {
+      if (relay?.active && name === "SIGWINCH") return relay.resize();
+      if (relay?.active && name === "SIGCONT") {
+        // fg: the terminal is ours again (raw, its current size), and the program gets its pty's foreground;
+        // bg: the program runs on without it.
+        relay.resume();
+        remote.kill(SIGNALS.SIGCONT, { background: !relay.inForeground() });
+        return;
+      }
       if (remote.kill(SIGNALS[name])) return;
-      if (!remote.running && isFatalByDefault(SIGNALS[name])) dieBySignal(SIGNALS[name]);
+      if (!remote.running && isFatalByDefault(SIGNALS[name])) {
+        relay?.close();
+        dieBySignal(SIGNALS[name]);
+      }
     });
   }
   // Ctrl-Z: the program stops (SIGSTOP: its process group is orphaned, so
@@ -158,6 +197,8 @@ function relaySignals(remote: ReturnType<typeof start>, ignored: bigint): void {
 
 /** Stops this process by `signal` with its default action, and takes back our handler once continued. */
 function stopLike(signal: number): void {
+  // The shell takes its terminal back as it was.
+  relay?.restore();
   const saved = currentAction(signal);
   setDisposition(signal, "default");
   sendSignal(getPid(), signal);
@@ -186,4 +227,26 @@ function letGoOf(fds: ReadonlyMap<number, number>): void {
     }
   }
   devNull?.close();
+}
+/**
+ * Whether the program gets a terminal, and which: by default when the fd
+ * going to its stdin is a terminal; then exactly those of its fds 0-2 that
+ * are that same terminal get the pty (`portal-exec ls > file` still writes
+ * the file). --pty without a terminal gives the pty to all three, fed from
+ * this client's stdin and read to its stdout (as ssh -tt does).
+ */
+function chooseTerminal(choice: boolean | undefined, fds: ReadonlyMap<number, number>): { fds: number; input: number; output: number; terminal: number | null } | null {
+  if (choice === false) return null;
+  const stdin = fds.get(0);
+  if (stdin !== undefined && isTerminal(stdin)) {
+    let bits = 1;
+    for (const target of [1, 2]) {
+      const source = fds.get(target);
+      if (source !== undefined && sameTerminal(source, stdin)) bits |= 1 << target;
+    }
+    const output = fds.get(bits & 2 ? 1 : bits & 4 ? 2 : 0)!;
+    return { fds: bits, input: stdin, output, terminal: stdin };
+  }
+  if (choice !== true) return null;
+  return { fds: 7, input: 0, output: 1, terminal: null };
 }

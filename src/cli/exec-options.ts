@@ -15,6 +15,8 @@ export const execArgs = {
   env: { type: "string", description: "Set a variable for the program (repeatable)", valueHint: "K=V" },
   "unset-env": { type: "string", description: "Remove a variable (repeatable)", valueHint: "K" },
   cwd: { type: "string", description: "Working directory for the program (default: this one)", valueHint: "DIR" },
+  pty: { type: "boolean", description: "Give the program a terminal even when stdin is not one (default: when stdin is a terminal)" },
+  "no-pty": { type: "boolean", description: "Never give the program a terminal: it gets this client's fds as they are" },
   "handshake-timeout": { type: "string", description: "Seconds a v2 spawner may take to answer (default 3)", valueHint: "SECONDS" },
   grant: { type: "string", description: "Let the program of a --sandbox spawner read PATH (repeatable)", valueHint: "PATH" },
   "grant-rw": { type: "string", description: "Let it read and write PATH (repeatable)", valueHint: "PATH" },
@@ -47,6 +49,8 @@ export interface ExecCliOptions {
   unsetEnv: string[];
   cwd?: Uint8Array;
   handshakeSeconds?: number;
+  /** --pty (true), --no-pty (false), or neither (undefined: when stdin is a terminal). */
+  pty?: boolean;
   help: boolean;
   /** Index of the first argument that is not ours: the command starts here. */
   commandIndex: number;
@@ -120,6 +124,11 @@ function apply(options: ExecCliOptions, name: string, value: Uint8Array | undefi
       break;
     case "clear-env":
       options.clearEnv = true;
+      break;
+    case "pty":
+    case "no-pty":
+      if (options.pty !== undefined && options.pty !== (name === "pty")) throw new UsageError("--pty and --no-pty contradict each other");
+      options.pty = name === "pty";
       break;
     case "env":
       if (!text.includes("=") || text.startsWith("=")) throw new UsageError(`--env needs KEY=VALUE, got '${text}'`);

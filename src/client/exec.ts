@@ -7,6 +7,7 @@ import { sendRecord } from "../fdpass/seqpacket.ts";
 import { defaultSocketPath } from "../protocol/socket-name.ts";
 import type { ProcessContext } from "../protocol/context.ts";
 import type { PtyRequest } from "../protocol/pty.ts";
+import type { PollPump } from "./poll-pump.ts";
 import { encodeSignal } from "../protocol/v2.ts";
 import { parseSignal } from "../process/signals.ts";
 import { PortalError } from "./errors.ts";
@@ -47,8 +48,14 @@ export interface ExecOptions {
    * open (or read, or write for `writable`) fails before anything is sent.
    */
   grants?: readonly GrantInput[];
-  /** A terminal for the program: its master side comes back as `RemoteProcess.pty`. */
-  pty?: PtyRequest | null;
+  /**
+   * A terminal for the program, made by the spawner in its own environment:
+   * the program gets it as its controlling terminal on fds 0-2 (those not
+   * given in `fds`), and its master side comes back as `RemoteProcess.pty`
+   * for the caller to drive. `true` for 80x24, or the size and settings.
+   * Needs protocol revision 3.
+   */
+  pty?: PtyOption | null;
   /** 2 (default) or 1 to talk to the C exec-portal spawner. */
   protocol?: 1 | 2;
   /** Wait for the socket to appear: false (default) fails at once; true waits; a number waits that many ms. */
@@ -68,6 +75,37 @@ export interface ExecOptions {
   onStarted?: (pid: number) => void;
   /** Called when the program was stopped (Ctrl-Z in its terminal; revision 3). */
   onStopped?: (signal: number) => void;
+  /** Other fds to serve while waiting (with `waitInThread`): portal-exec's terminal relay. */
+  pump?: PollPump;
+}
+
+/** The terminal a program gets (see ExecOptions.pty). */
+export type PtyOption =
+  | boolean
+  | {
+      rows?: number;
+      cols?: number;
+      xpixel?: number;
+      ypixel?: number;
+      /** Terminal settings in wire form (protocol/pty.ts); default: the pty's own. */
+      termios?: Uint8Array | null;
+      /** Which of fds 0-2 get it (bit n: fd n); default: those not given in `fds`. */
+      fds?: number;
+      /** The caller is in the background of its own terminal (PTY_BACKGROUND). */
+      background?: boolean;
+    };
+
+/** The PTY record for `option`, given the fd targets passed explicitly (those keep their fd). */
+export function ptyRequest(option: PtyOption | null | undefined, explicitTargets: ReadonlySet<number> | null): PtyRequest | null {
+  if (!option) return null;
+  const o = option === true ? {} : option;
+  const fds = o.fds ?? [0, 1, 2].reduce((bits, fd) => (explicitTargets?.has(fd) ? bits : bits | (1 << fd)), 0);
+  return {
+    fds,
+    background: o.background ?? false,
+    size: { rows: o.rows ?? 24, cols: o.cols ?? 80, xpixel: o.xpixel ?? 0, ypixel: o.ypixel ?? 0 },
+    termios: o.termios ?? null,
+  };
 }
 
 export interface RemoteProcess {
@@ -80,10 +118,12 @@ export interface RemoteProcess {
   readonly running: boolean;
   /**
    * Forwards a signal to the program's process group (as a terminal would),
-   * or with `{ group: false }` to the program alone (revision 3). False if
+   * or with `{ group: false }` to the program alone (revision 3). With a
+   * pty, SIGCONT also gives the program its terminal's foreground, unless
+   * `{ background: true }` (the caller continues it as `bg` would). False if
    * it cannot be delivered now.
    */
-  kill(signal?: number | string, options?: { group?: boolean }): boolean;
+  kill(signal?: number | string, options?: { group?: boolean; background?: boolean }): boolean;
 }
 
 /** Runs a program through the spawner and resolves with how it ended. */
@@ -109,11 +149,14 @@ export function start(options: ExecOptions): RemoteProcess {
       if (options.pty && protocol === 1) throw new PortalError("usage", "a terminal needs protocol 2");
       const path = options.socket ?? defaultSocketPath();
       sock = await connectToSpawner({ path, wait: options.waitForSocket ?? false, onWaiting: options.onWaiting });
-      const replies: ReplySource = options.waitInThread ? new PolledReplies(sock) : new WatchedReplies(sock);
+      const replies: ReplySource = options.waitInThread ? new PolledReplies(sock, options.pump ?? null) : new WatchedReplies(sock);
       try {
         const args = options.args.map(toBytes);
         const env = envEntries(options.env ?? (process.env as Record<string, string | undefined>)).filter((entry) => options.env !== undefined || !isControlVariable(entry));
-        const fds = fdMap(options.fds ?? [0, 1, 2]);
+        const explicit = options.fds === undefined ? null : fdMap(options.fds);
+        const pty = ptyRequest(options.pty, explicit ? new Set(explicit.keys()) : null);
+        // The targets that get the pty are not forwarded.
+        const fds = explicit ?? fdMap([0, 1, 2].filter((fd) => !pty || (pty.fds & (1 << fd)) === 0));
         if (protocol === 1) {
           const { outcome } = await runV1(sock, replies, { args, env, fds });
           return toResult(outcome, null, 1, performance.now() - begin);
@@ -127,7 +170,7 @@ export function start(options: ExecOptions): RemoteProcess {
           {
             path, args, env, cwd, cwdFd, fds, grants,
             context: options.context === undefined ? callerContext() : options.context,
-            pty: options.pty ?? null,
+            pty,
             handshakeTimeoutMs: options.handshakeTimeoutMs ?? 3000,
           },
           {
@@ -165,12 +208,12 @@ export function start(options: ExecOptions): RemoteProcess {
     get running() {
       return version !== null;
     },
-    kill(signal: number | string = "SIGTERM", { group = true } = {}) {
+    kill(signal: number | string = "SIGTERM", { group = true, background = false } = {}) {
       if (!sock || sock.closed || version === null) return false;
-      if (!group && version < 3) return false;
+      if ((!group || background) && version < 3) return false;
       const number = typeof signal === "number" ? signal : parseSignal(signal);
       try {
-        return sendRecord(sock, encodeSignal(number, { group }));
+        return sendRecord(sock, encodeSignal(number, { group, background }));
       } catch {
         return false;
       }

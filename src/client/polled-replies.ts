@@ -6,7 +6,7 @@
 // its main thread, which makes poll return EINTR; the loop then yields to the
 // event loop so process.on handlers run (and forward the signal) before it
 // waits again. Each wait is capped at WAIT_SLICE_MS in case a signal is ever
-// taken by another thread.
+// taken by another thread. A PollPump's fds are waited on in the same poll.
 import { ECONNRESET } from "../libc/errno-values.ts";
 import { SystemError } from "../libc/system-error.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
@@ -17,18 +17,20 @@ import { MAX_RECORD_BYTES } from "../protocol/limits.ts";
 import { concatBytes } from "../protocol/bytes.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { ReplyTimeout, type RawReply, type ReplySource } from "./reply-source.ts";
+import type { PollPump } from "./poll-pump.ts";
 
 const WAIT_SLICE_MS = 250;
 /** Replies carry at most this many fds (PTY_MASTER carries one). */
 const MAX_REPLY_FDS = 4;
 
 export class PolledReplies implements ReplySource {
-  readonly #poll = new PollList(1);
+  readonly #poll = new PollList(4);
   #ended = false;
 
-  constructor(private readonly sock: OwnedFd) {
-    this.#poll.add(sock.fd, POLLIN);
-  }
+  constructor(
+    private readonly sock: OwnedFd,
+    private readonly pump: PollPump | null = null,
+  ) {}
 
   async nextRaw(timeoutMs?: number): Promise<RawReply | null> {
     const deadline = timeoutMs === undefined ? Infinity : performance.now() + timeoutMs;
@@ -51,7 +53,12 @@ export class PolledReplies implements ReplySource {
       if (result.kind === "truncated") throw new ProtocolError(`the spawner sent a record of ${result.bytes} bytes`);
       const left = deadline - performance.now();
       if (left <= 0) throw new ReplyTimeout(timeoutMs!);
-      this.#poll.wait(Math.ceil(Math.min(WAIT_SLICE_MS, left)));
+      this.#poll.clear();
+      this.#poll.add(this.sock.fd, POLLIN);
+      const extra = this.pump?.watched() ?? [];
+      for (const { fd, events } of extra) this.#poll.add(fd, events);
+      const ready = this.#poll.wait(Math.ceil(Math.min(WAIT_SLICE_MS, left)));
+      if (this.pump && extra.length > 0) this.pump.ready(extra.map((_, i) => (ready === "interrupted" ? 0 : this.#poll.revents(i + 1))));
       // Let signal handlers (and anything else queued) run before waiting again.
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -47,7 +47,8 @@ export interface LaunchedProgram {
   /** Resolves once the program runs, with its pid; or with the outcome if it never ran. */
   readonly started: Promise<{ pid: number } | { outcome: Outcome }>;
   readonly exited: Promise<Outcome>;
-  signal(signal: number, group: boolean): void;
+  /** `background`: a SIGCONT that continues a terminal program without its terminal's foreground. */
+  signal(signal: number, group: boolean, background?: boolean): void;
   /** SIGTERM and SIGCONT to the program's group now, SIGKILL after `graceMs`. */
   terminate(graceMs: number): void;
 }
@@ -290,7 +291,7 @@ export function launchSupervised(program: ProgramToRun, supervision: Supervision
         }
       : null,
     pty: supervision.pty
-      ? { fds: supervision.pty.fds, size: supervision.pty.size, termios: supervision.pty.termios ? Buffer.from(supervision.pty.termios).toString("base64") : null }
+      ? { fds: supervision.pty.fds, background: supervision.pty.background ?? false, size: supervision.pty.size, termios: supervision.pty.termios ? Buffer.from(supervision.pty.termios).toString("base64") : null }
       : null,
   };
   writeAll(specFd.fd, new TextEncoder().encode(JSON.stringify(spec)));
@@ -375,9 +376,9 @@ function followSupervisor(
   return {
     started,
     exited,
-    signal: (signal, group) => {
-      // With a terminal, SIGCONT also gives the program its terminal back (fg).
-      if (terminal && signal === SIGNALS.SIGCONT) send({ command: "resume" });
+    signal: (signal, group, background = false) => {
+      // With a terminal, SIGCONT also gives the program its terminal back (fg), unless its client is in the background (bg).
+      if (terminal && signal === SIGNALS.SIGCONT) send({ command: "resume", foreground: !background });
       else send({ command: "signal", signal, group });
     },
     terminate: (graceMs) => {

@@ -13,7 +13,7 @@ import { openPty, setForegroundGroup, setTerminalAttributes, setWindowSize, take
 import { unshareNamespaces } from "../libc/namespace.ts";
 import { canSetForeground } from "../libc/spawn.ts";
 import { ALL_SIGNALS, signalBit } from "../libc/sigset.ts";
-import { currentAction } from "../libc/signal.ts";
+import { currentAction, setDisposition } from "../libc/signal.ts";
 import {
   CLD_CONTINUED, CLD_DUMPED, CLD_EXITED, CLD_KILLED, CLD_STOPPED, CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNS, CLONE_NEWUTS, O_NONBLOCK,
   P_ALL, P_PID, TCSANOW, WCONTINUED, WEXITED, WNOHANG, WSTOPPED,
@@ -41,7 +41,7 @@ export interface SupervisorSpec {
     /** A pidfd of the client (or its mount namespace): grants from another mount namespace are copied there. */
     clientNamespace: number | null;
   } | null;
-  pty: { fds: number; size: { rows: number; cols: number; xpixel: number; ypixel: number }; termios: string | null } | null;
+  pty: { fds: number; background: boolean; size: { rows: number; cols: number; xpixel: number; ypixel: number }; termios: string | null } | null;
 }
 
 /** Messages to the spawner. */
@@ -55,7 +55,7 @@ export type SupervisorEvent =
 /** Messages from the spawner. */
 export type SupervisorCommand =
   | { command: "signal"; signal: number; group: boolean }
-  | { command: "resume" }
+  | { command: "resume"; foreground: boolean }
   | { command: "terminate"; graceMs: number };
 
 /** Runs the supervisor; `control` is its end of the control socket (the REPORT-FD argument). */
@@ -67,6 +67,9 @@ export async function supervise(spec: SupervisorSpec, control: OwnedFd): Promise
       // The spawner is gone: the loop below sees it and ends the program.
     }
   };
+  // We hand the terminal's foreground back and forth (fg, bg) from a group that is not always in it:
+  // a background tcsetpgrp would stop us with SIGTTOU.
+  setDisposition(SIGNALS.SIGTTOU, "ignore");
   const program = decodeProgramSpec(spec.program);
   const owned = spec.fds.map(([, fd]) => new OwnedFd(fd));
   let slave: OwnedFd | null = null;
@@ -140,7 +143,7 @@ async function startProgram(program: ProgramSpec, fds: Map<number, OwnedFd>, spe
       defaultSignals: ALL_SIGNALS & ~program.ignored, signalMask: program.blocked, umask: program.umask, nofileSoft: plan.nofileSoft,
       detach: slave ? "group" : "session", shellFallback: true, foregroundFd: terminalTarget(spec),
     });
-    if (slave) makeForeground(slave, pid);
+    if (slave && terminalTarget(spec) !== undefined) makeForeground(slave, pid);
     return pid;
   }
   // The step: it gets the program's fds, its spec, a pipe to report on and, in a sandbox, one to wait on.
@@ -167,7 +170,7 @@ async function startProgram(program: ProgramSpec, fds: Map<number, OwnedFd>, spe
   });
   scope.close(reportWrite);
   if (goRead) scope.close(goRead);
-  if (slave) makeForeground(slave, pid);
+  if (slave && terminalTarget(spec) !== undefined) makeForeground(slave, pid);
   const report = new StepReportReader(reportRead);
   if (root && goWrite) {
     // Nothing may be loaded from a file once the old root is gone: the step
@@ -188,9 +191,9 @@ async function startProgram(program: ProgramSpec, fds: Map<number, OwnedFd>, spe
   return pid;
 }
 
-/** The first of fds 0-2 that gets the terminal, where the program's group is made foreground. */
+/** The first of fds 0-2 that gets the terminal, where the program's group is made foreground (not for a client in the background). */
 function terminalTarget(spec: SupervisorSpec): number | undefined {
-  if (!spec.pty) return undefined;
+  if (!spec.pty || spec.pty.background) return undefined;
   return [0, 1, 2].find((fd) => (spec.pty!.fds & (1 << fd)) !== 0) ?? undefined;
 }
 
@@ -250,7 +253,8 @@ async function superviseRun(pid: number, control: OwnedFd, slave: OwnedFd | null
       if (command.command === "signal") trySendSignal(command.group ? -pid : pid, command.signal);
       else if (command.command === "terminate") terminate(command.graceMs);
       else if (command.command === "resume") {
-        if (slave) setForegroundGroup(slave.fd, pid);
+        // fg gives the program its terminal; bg leaves it with us, so a read stops the program (SIGTTIN).
+        if (slave) setForegroundGroup(slave.fd, command.foreground ? pid : process.pid);
         trySendSignal(-pid, SIGNALS.SIGCONT);
       }
     }

@@ -255,23 +255,33 @@ export function isNormalAbsolutePath(path: Uint8Array): boolean {
 
 /** SIGNAL flag: deliver to the program's process only, not its whole process group (revision 3). */
 export const SIGNAL_PROCESS_ONLY = 1;
+/**
+ * SIGNAL flag, with SIGCONT for a program on a terminal (revision 3): its
+ * client is in the background of the caller's terminal, so the program
+ * continues without its terminal's foreground (reading it stops the program
+ * with SIGTTIN, as a background job's read would).
+ */
+export const SIGNAL_BACKGROUND = 2;
 
 export interface SignalRequest {
   signal: number;
   /** The whole process group (default), as a terminal would, or the program alone. */
   group: boolean;
+  /** See SIGNAL_BACKGROUND. */
+  background: boolean;
 }
 
-export function encodeSignal(signal: number, options: { group?: boolean } = {}): Uint8Array {
-  if (options.group === false) return encodeRecord(RecordType.Signal, u32s([signal, SIGNAL_PROCESS_ONLY]));
+export function encodeSignal(signal: number, options: { group?: boolean; background?: boolean } = {}): Uint8Array {
+  const flags = (options.group === false ? SIGNAL_PROCESS_ONLY : 0) | (options.background ? SIGNAL_BACKGROUND : 0);
+  if (flags !== 0) return encodeRecord(RecordType.Signal, u32s([signal, flags]));
   return encodeRecord(RecordType.Signal, u32s([signal]));
 }
 
 export function decodeSignal(payload: Uint8Array): SignalRequest {
-  if (payload.length === 4) return { signal: readU32s(payload, 1, "SIGNAL")[0]!, group: true };
+  if (payload.length === 4) return { signal: readU32s(payload, 1, "SIGNAL")[0]!, group: true, background: false };
   const [signal, flags] = readU32s(payload, 2, "SIGNAL");
-  if ((flags! & ~SIGNAL_PROCESS_ONLY) !== 0) throw new ProtocolError(`SIGNAL has unknown flags 0x${flags!.toString(16)}`);
-  return { signal: signal!, group: (flags! & SIGNAL_PROCESS_ONLY) === 0 };
+  if ((flags! & ~(SIGNAL_PROCESS_ONLY | SIGNAL_BACKGROUND)) !== 0) throw new ProtocolError(`SIGNAL has unknown flags 0x${flags!.toString(16)}`);
+  return { signal: signal!, group: (flags! & SIGNAL_PROCESS_ONLY) === 0, background: (flags! & SIGNAL_BACKGROUND) !== 0 };
 }
 
 export function encodeStarted(pid: number): Uint8Array {

@@ -58,9 +58,13 @@ export async function serveConnection(sock: OwnedFd, peer: PeerCredentials, opti
     reader.cancel();
   }, options.requestTimeoutMs);
   try {
-    const fields = await readRequest(reader, options, scope, (agreed) => {
-      version = agreed as 2 | 3;
-      send(sock, encodeHelloAck({ version: agreed, maxRecordBytes: MAX_RECORD_BYTES, maxRequestBytes: options.maxRequestBytes, maxFds: options.maxFds, spawner: SELF }));
+    const fields = await readRequest(reader, options, scope, {
+      // A bad HELLO is still answered with REFUSED, in revision 2's framing (which every v2 client reads).
+      helloSeen: () => (version = 2),
+      ack: (agreed) => {
+        version = agreed as 2 | 3;
+        send(sock, encodeHelloAck({ version: agreed, maxRecordBytes: MAX_RECORD_BYTES, maxRequestBytes: options.maxRequestBytes, maxFds: options.maxFds, spawner: SELF }));
+      },
     });
     clearTimeout(deadline);
     version = fields.protocol;
@@ -169,12 +173,13 @@ async function watchConnection(
       if (protocol === 1) return controller.disconnect("v1 client sent data after its request");
       let signal: number;
       let group: boolean;
+      let background: boolean;
       try {
         const record = decodeRecord(result.data);
         if (record.type !== RecordType.Signal) throw new Error(`record type 0x${record.type.toString(16)}`);
-        ({ signal, group } = decodeSignal(record.payload));
+        ({ signal, group, background } = decodeSignal(record.payload));
         if (signal < 1 || signal > SIGRTMAX) throw new Error(`signal ${signal}`);
-        if (!group && protocol < 3) throw new Error("a process-only SIGNAL needs revision 3");
+        if ((!group || background) && protocol < 3) throw new Error("SIGNAL flags need revision 3");
       } catch (error) {
         log.warn(`peer pid ${request.peer.pid} broke the protocol while its request was open (${(error as Error).message}); treating it as gone`);
         return controller.disconnect("client broke the protocol");
@@ -182,7 +187,7 @@ async function watchConnection(
       log.debug(`peer pid ${request.peer.pid}: forwarding ${signalName(signal)}${group ? "" : " to the program alone"}`);
       // A request still waiting for a slot that gets a fatal signal is as good as killed by it.
       if (state.queued && isFatalByDefault(signal)) beforeStart.abort(new EndedBeforeStart(signal));
-      else controller.signal(signal, group);
+      else controller.signal(signal, group, background);
     }
   } catch (error) {
     if (!(error instanceof WatchCancelled)) controller.disconnect(`connection failed: ${(error as Error).message}`);

@@ -26,20 +26,27 @@ export interface RequestLimits {
 
 export type ReadFields = Omit<RequestFields, "peer" | "peerGroups" | "peerNamespace">;
 
+export interface HelloHooks {
+  /** The first record starts with the HELLO magic: a v2 client, which can read a refusal even if its HELLO is bad. */
+  helloSeen(): void;
+  /** The HELLO is accepted with this revision: sent before the rest is read. */
+  ack(version: number): void;
+}
+
 /**
  * Reads the first record and tells v1 from v2 by the HELLO magic (a v1 env
- * record never starts with NUL). For v2, `sendAck` is called with the agreed
- * revision once the HELLO is accepted, before the rest is read.
+ * record never starts with NUL).
  */
-export async function readRequest(reader: RecordReader, limits: RequestLimits, scope: FdScope, sendAck: (version: number) => void): Promise<ReadFields> {
+export async function readRequest(reader: RecordReader, limits: RequestLimits, scope: FdScope, hello: HelloHooks): Promise<ReadFields> {
   try {
     const first = await reader.next(Math.max(MAX_RECORD_BYTES, V1_MAX_RECORD_BYTES), MAX_FDS_PER_RECORD);
+    if (first.kind === "record" && isHello(first.data)) hello.helloSeen();
     const firstData = withoutFds(first, scope, "the first record");
     if (firstData && isHello(firstData)) {
       const offer = decodeHello(firstData);
       const version = chooseVersion(offer);
       if (version === null) throw new ProtocolError(`client speaks versions ${offer.min}..${offer.max}, this spawner speaks ${VERSION_MIN}..${VERSION}`);
-      sendAck(version);
+      hello.ack(version);
       return await new V2RequestReader(reader, limits, scope, version as 2 | 3).read();
     }
     return await readV1(reader, firstData ?? new Uint8Array(0), limits, scope);

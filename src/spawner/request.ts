@@ -48,22 +48,29 @@ export interface RequestReplies {
  * handler. Signals that arrive before anyone listens (the client sent one
  * right behind START) are kept, a few, and handed to the first listener.
  */
+/**
+ * A forwarded signal's listener: `group` false sends it to the program
+ * alone; `background` (a SIGCONT for a program on a terminal) continues it
+ * without its terminal's foreground, as `bg` would.
+ */
+export type SignalListener = (signal: number, group: boolean, background: boolean) => void;
+
 export class SignalHub {
   static readonly MAX_EARLY = 64;
-  readonly #listeners: Array<(signal: number, group: boolean) => void> = [];
-  readonly #early: Array<[number, boolean]> = [];
+  readonly #listeners: SignalListener[] = [];
+  readonly #early: Array<[number, boolean, boolean]> = [];
 
-  listen(listener: (signal: number, group: boolean) => void): void {
+  listen(listener: SignalListener): void {
     this.#listeners.push(listener);
-    for (const [signal, group] of this.#early.splice(0)) listener(signal, group);
+    for (const [signal, group, background] of this.#early.splice(0)) listener(signal, group, background);
   }
 
-  emit(signal: number, group: boolean): void {
+  emit(signal: number, group: boolean, background = false): void {
     if (this.#listeners.length === 0) {
-      if (this.#early.length < SignalHub.MAX_EARLY) this.#early.push([signal, group]);
+      if (this.#early.length < SignalHub.MAX_EARLY) this.#early.push([signal, group, background]);
       return;
     }
-    for (const listener of this.#listeners) listener(signal, group);
+    for (const listener of this.#listeners) listener(signal, group, background);
   }
 }
 
@@ -138,7 +145,7 @@ export class PortalRequest {
   }
 
   /** Signals the client forwards while the handler runs (v2): to the program's group, or (`group` false) to it alone. */
-  onSignal(listener: (signal: number, group: boolean) => void): void {
+  onSignal(listener: SignalListener): void {
     this.#signals.listen(listener);
   }
 
@@ -161,7 +168,7 @@ export class PortalRequest {
 /** The connection's handle on a request: it feeds signals and the hang-up in. */
 export interface RequestController {
   request: PortalRequest;
-  signal(signal: number, group: boolean): void;
+  signal(signal: number, group: boolean, background?: boolean): void;
   disconnect(reason: string): void;
 }
 
@@ -170,7 +177,7 @@ export function createRequest(fields: RequestFields, replies: RequestReplies): R
   const signals = new SignalHub();
   return {
     request: new PortalRequest(fields, replies, abort.signal, signals),
-    signal: (signal, group) => signals.emit(signal, group),
+    signal: (signal, group, background) => signals.emit(signal, group, background),
     disconnect(reason) {
       if (!abort.signal.aborted) abort.abort(new Error(reason));
     },

@@ -9,6 +9,7 @@ import { ENOENT } from "../libc/errno-values.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import type { Outcome } from "../protocol/outcome.ts";
 import { lookupProgram, type Lookup } from "../process/path-lookup.ts";
+import { signalName } from "../process/signals.ts";
 import { SpawnError } from "../process/spawn.ts";
 import { launch, launchSupervised, type LaunchedProgram, type LaunchHooks, type ProgramToRun } from "../launch/launcher.ts";
 import { Refusal, type Handler, type PortalRequest } from "./request.ts";
@@ -63,7 +64,7 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
         if (!lookup.found) return notFound(shown, lookup.errno, false);
         const run: ProgramToRun = { path: lookup.path, argv, env, cwd: request.cwd, cwdFd: request.cwdFd, fds: request.fds, context: request.context };
         program = request.pty
-          ? launchSupervised(run, { sandbox: null, pty: request.pty }, hooks, replies(request))
+          ? launchSupervised(run, { sandbox: null, pty: request.pty }, hooks, replies(request, hooks))
           : launch(run, hooks);
       }
     } catch (error) {
@@ -77,7 +78,7 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
       for (const fd of request.fds.values()) fd.close();
     }
     options.track(program);
-    request.onSignal((signal, group) => program.signal(signal, group));
+    request.onSignal((signal, group, background) => program.signal(signal, group, background));
     const onGone = () => program.terminate(options.killGraceMs);
     if (request.disconnected.aborted) onGone();
     else request.disconnected.addEventListener("abort", onGone, { once: true });
@@ -122,20 +123,23 @@ function launchInSandbox(request: PortalRequest, what: { argv: Uint8Array[]; env
         pty: request.pty,
       },
       hooks,
-      replies(request),
+      replies(request, hooks),
     );
   } finally {
     programFd?.close();
   }
 }
 
-function replies(request: PortalRequest) {
+function replies(request: PortalRequest, hooks: LaunchHooks) {
   return {
     ptyMaster: (master: OwnedFd) => {
       request.sendPtyMaster(master);
       master.close();
     },
-    stopped: (signal: number) => request.stopped(signal),
+    stopped: (signal: number) => {
+      hooks.debug?.(`the program stopped (${signalName(signal)})`);
+      request.stopped(signal);
+    },
   };
 }
 

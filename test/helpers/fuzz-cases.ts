@@ -417,13 +417,15 @@ export const FUZZ_MAX_REQUEST_BYTES = 262_144;
 export function referenceVerdict(steps: readonly Step[]): { protocol: 1 | 2; verdict: "runs" | "refused"; why: string } {
   const first = steps[0];
   const isHelloMagic = (d: Uint8Array) => d.length >= 8 && HELLO_MAGIC.every((b, i) => d[i] === b);
-  if (first && first.fds.length === 0 && isHelloMagic(first.data)) return { protocol: 2, ...referenceV2(steps) };
+  // The magic alone makes it a v2 conversation: even a bad HELLO is answered with REFUSED.
+  if (first && isHelloMagic(first.data)) return { protocol: 2, ...referenceV2(steps) };
   return { protocol: 1, ...referenceV1(steps) };
 }
 
 function referenceV2(steps: readonly Step[]): { verdict: "runs" | "refused"; why: string } {
   const refused = (why: string) => ({ verdict: "refused" as const, why });
   const hello = new DataView(steps[0]!.data.buffer, steps[0]!.data.byteOffset, steps[0]!.data.byteLength);
+  if (steps[0]!.fds.length > 0) return refused("HELLO with fds");
   if (steps[0]!.data.length !== HELLO_BYTES) return refused("HELLO length");
   // The spawner speaks revisions 2 and 3 and picks the highest both speak.
   const version = Math.min(hello.getUint32(12, true), 3);

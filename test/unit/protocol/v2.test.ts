@@ -120,13 +120,15 @@ describe("request records", () => {
     expect(() => decodeFdTargets(new Uint8Array(6))).toThrow(/not a list of u32/);
   });
 
-  test("SIGNAL: 4 bytes to the group, 8 bytes with flag 1 to the process alone, unknown flags refused", () => {
+  test("SIGNAL: 4 bytes to the group, 8 bytes with flag 1 to the process alone, flag 2 for a client in the background, unknown flags refused", () => {
     expect(payloadOf(encodeSignal(15))).toEqual(u32s([15]));
-    expect(decodeSignal(payloadOf(encodeSignal(15)))).toEqual({ signal: 15, group: true });
+    expect(decodeSignal(payloadOf(encodeSignal(15)))).toEqual({ signal: 15, group: true, background: false });
     expect(payloadOf(encodeSignal(2, { group: false }))).toEqual(u32s([2, 1]));
-    expect(decodeSignal(u32s([2, 1]))).toEqual({ signal: 2, group: false });
-    expect(decodeSignal(u32s([2, 0]))).toEqual({ signal: 2, group: true });
-    expect(() => decodeSignal(u32s([2, 2]))).toThrow(/unknown flags 0x2/);
+    expect(decodeSignal(u32s([2, 1]))).toEqual({ signal: 2, group: false, background: false });
+    expect(decodeSignal(u32s([2, 0]))).toEqual({ signal: 2, group: true, background: false });
+    expect(payloadOf(encodeSignal(18, { background: true }))).toEqual(u32s([18, 2]));
+    expect(decodeSignal(u32s([18, 2]))).toEqual({ signal: 18, group: true, background: true });
+    expect(() => decodeSignal(u32s([2, 4]))).toThrow(/unknown flags 0x4/);
     expect(() => decodeSignal(new Uint8Array(6))).toThrow(ProtocolError);
   });
 
