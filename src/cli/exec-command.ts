@@ -82,7 +82,11 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     onStopped: (signal) => stopLike(signal),
   });
   relaySignals(remote, context.ignored);
+  return endLikeProgram(remote, fail);
+}
 
+/** Waits for the program and ends this process the same way (or with 125 and a message when the portal failed). */
+export async function endLikeProgram(remote: ReturnType<typeof start>, fail: (message: string, code?: number) => never): Promise<never> {
   let result: ExecResult;
   try {
     result = await remote.result;
@@ -135,7 +139,7 @@ function buildEnv(options: ExecCliOptions): Uint8Array[] {
  * ignored when the client started (nohup, `cmd &` in a script) is neither
  * relayed nor caught: it stays ignored here and in the program.
  */
-function relaySignals(remote: ReturnType<typeof start>, ignored: bigint): void {
+export function relaySignals(remote: ReturnType<typeof start>, ignored: bigint): void {
   for (const name of FORWARDED) {
     if (hasSignal(ignored, SIGNALS[name])) continue;
     process.on(name, () => {
@@ -156,7 +160,7 @@ function relaySignals(remote: ReturnType<typeof start>, ignored: bigint): void {
 }
 
 /** Stops this process by `signal` with its default action, and takes back our handler once continued. */
-function stopLike(signal: number): void {
+export function stopLike(signal: number): void {
   const saved = currentAction(signal);
   setDisposition(signal, "default");
   sendSignal(getPid(), signal);
@@ -172,7 +176,7 @@ function stopLike(signal: number): void {
  * runtime opens later lands there), others are closed. fd 2 stays where it
  * carries the client's own messages to a terminal or a file.
  */
-function letGoOf(fds: ReadonlyMap<number, number>): void {
+export function letGoOf(fds: ReadonlyMap<number, number>): void {
   const sources = new Set(fds.values());
   let devNull: OwnedFd | null = null;
   for (const fd of sources) {
