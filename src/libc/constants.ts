@@ -1,6 +1,7 @@
 // Linux constants shared by x86-64 and aarch64 (the generic ABI values),
 // except where a comment names the architecture.
 export const AF_UNIX = 1;
+export const AF_INET = 2;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_SEQPACKET = 5;
