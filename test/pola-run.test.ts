@@ -220,6 +220,15 @@ describe.skipIf(unavailable !== null)("portal pola-run against a --sandbox spawn
     expect(result.stderr).toBe("pola-run: --powerbox is not supported: there is no powerbox here (grant what the program needs with -f or -t)\nTry 'portal pola-run --help'.\n");
   });
 
+  test("a spawner's fixed PROGRAM reached through a link is bound at its real place: a client's link there does not refuse it", async () => {
+    mkdirSync(scratch.path("real-bin"));
+    writeFileSync(scratch.path("real-bin/worker"), '#!/bin/sh\necho "worker: $*"\n', { mode: 0o755 });
+    symlinkSync("real-bin", scratch.path("link-bin"));
+    const fixed = await startSpawner(scratch, ["--socket", scratch.path("fixed.sock"), "--sandbox", "--", scratch.path("link-bin/worker")], { expectSocket: scratch.path("fixed.sock") });
+    const result = await finish(startProcess(scratch, [BUN, PORTAL, "pola-run", "--socket", fixed.socket, "--prog=first", "-a=second", "-B", "-fl", scratch.path("link-bin")]));
+    expect(result).toMatchObject({ code: 0, stdout: "worker: first second\n", stderr: "" });
+  });
+
   test("a script written for pola-run runs unchanged and gives what its commands give run directly", async () => {
     const bin = scratch.path("bin");
     mkdirSync(bin);
