@@ -104,16 +104,16 @@ export class SandboxRoot {
     using root = openFile(this.path, O_PATH | O_DIRECTORY);
     const placed: SandboxBind[] = [];
     for (const bind of binds) {
-      const shown = new TextDecoder().decode(Buffer.from(bind.dest, "latin1"));
+      const shown = display(bind.dest);
       const link = placed.find((p) => p.kind === "symlink" && (bind.dest === p.dest || bind.dest.startsWith(`${p.dest}/`)));
-      if (link) throw new Error(`cannot place the grant at '${shown}': '${link.dest}' is a symbolic link in the sandbox`);
+      if (link) throw new Error(`cannot place the grant at '${shown}': '${display(link.dest)}' is a symbolic link in the sandbox`);
       const outer = placed.find((p) => p.kind !== "symlink" && bind.dest.startsWith(`${p.dest}/`));
       const components = bind.dest.slice(1).split("/").map((part) => Buffer.from(part, "latin1"));
       const name = components.pop()!;
       using dir = directoryBeneath(root, components, !outer, shown);
       placed.push(bind);
       if (bind.kind === "symlink") {
-        if (outer) throw new Error(`cannot place the symbolic link at '${shown}' inside the grant at '${outer.dest}': it would be made in the caller's own tree`);
+        if (outer) throw new Error(`cannot place the symbolic link at '${shown}' inside the grant at '${display(outer.dest)}': it would be made in the caller's own tree`);
         try {
           makeSymlinkAt(readLinkAt(bind.fd), dir, name);
         } catch (error) {
@@ -221,6 +221,11 @@ function mountPoint(dir: OwnedFd, name: Uint8Array, directory: boolean, mayMake:
     target = tryOpenBeneath(dir, name, O_PATH);
   }
   return opened(target, shown);
+}
+
+/** A destination (bytes as a latin1 string) as the user reads it. */
+function display(dest: string): string {
+  return new TextDecoder().decode(Buffer.from(dest, "latin1"));
 }
 
 function opened(fd: OwnedFd | number, shown: string): OwnedFd {
