@@ -108,7 +108,11 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     void remote.pty.then((master) => master && ours.attach(master));
   }
   relaySignals(remote, context.ignored);
+  return endLikeProgram(remote, fail);
+}
 
+/** Waits for the program and ends this process the same way (or with 125 and a message when the portal failed). */
+export async function endLikeProgram(remote: ReturnType<typeof start>, fail: (message: string, code?: number) => never): Promise<never> {
   let result: ExecResult;
   try {
     result = await remote.result;
@@ -164,7 +168,7 @@ function buildEnv(options: ExecCliOptions): Uint8Array[] {
  * ignored when the client started (nohup, `cmd &` in a script) is neither
  * relayed nor caught: it stays ignored here and in the program.
  */
-function relaySignals(remote: ReturnType<typeof start>, ignored: bigint): void {
+export function relaySignals(remote: ReturnType<typeof start>, ignored: bigint): void {
   for (const name of FORWARDED) {
     if (hasSignal(ignored, SIGNALS[name])) continue;
     process.on(name, () => {
@@ -196,7 +200,7 @@ function relaySignals(remote: ReturnType<typeof start>, ignored: bigint): void {
 }
 
 /** Stops this process by `signal` with its default action, and takes back our handler once continued. */
-function stopLike(signal: number): void {
+export function stopLike(signal: number): void {
   // The shell takes its terminal back as it was.
   relay?.restore();
   const saved = currentAction(signal);
@@ -214,7 +218,7 @@ function stopLike(signal: number): void {
  * runtime opens later lands there), others are closed. fd 2 stays where it
  * carries the client's own messages to a terminal or a file.
  */
-function letGoOf(fds: ReadonlyMap<number, number>): void {
+export function letGoOf(fds: ReadonlyMap<number, number>): void {
   const sources = new Set(fds.values());
   let devNull: OwnedFd | null = null;
   for (const fd of sources) {

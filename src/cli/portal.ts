@@ -1,4 +1,4 @@
-// Entry point of the `portal` binary: portal exec | spawner | demo.
+// Entry point of the `portal` binary: portal exec | spawner | pola-run | demo | overlay.
 import { defineCommand, runMain } from "citty";
 import { argumentBytes } from "./process-bytes.ts";
 
@@ -7,6 +7,7 @@ const main = defineCommand({
   subCommands: {
     exec: () => import("./exec-help.ts").then((m) => m.execDefinition),
     spawner: () => import("./spawner-command.ts").then((m) => m.spawnerDefinition),
+    "pola-run": () => import("./pola-run-help.ts").then((m) => m.polaRunDefinition),
     demo: () => import("./demo.ts").then((m) => m.demoDefinition),
     overlay: () => import("./overlay-command.ts").then((m) => m.overlayDefinition),
   },
@@ -14,14 +15,18 @@ const main = defineCommand({
 
 const args = argumentBytes();
 const sub = args[0] ? new TextDecoder().decode(args[0]) : "";
-// exec and spawner take a program after their options, which citty cannot
-// express: they parse their own arguments.
+// exec and spawner take a program after their options, and pola-run has
+// options citty cannot express (-fwl PATH, -t DEST SRC): they parse their
+// own arguments.
 if (sub === "exec") {
   const { runExecCommand } = await import("./exec-command.ts");
   await runExecCommand(args.slice(1));
 } else if (sub === "spawner") {
   const { spawnerMain } = await import("./spawner-command.ts");
   await spawnerMain(args.slice(1));
+} else if (sub === "pola-run") {
+  const { runPolaRun } = await import("./pola-run-command.ts");
+  await runPolaRun(args.slice(1));
 } else {
   await runMain(main);
 }

@@ -5,6 +5,9 @@ import {
   DEFAULT_MAX_QUEUE, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SHUTDOWN_GRACE_MS, MAX_TIMER_MS,
 } from "../spawner/serve.ts";
 import { activatedSocket } from "../spawner/socket-activation.ts";
+import { handedOverSocket, HandoverError } from "../spawner/socket-handover.ts";
+import { unixSocketName } from "../libc/socket.ts";
+import type { OwnedFd } from "../libc/owned-fd.ts";
 import { notifyReadyFd, sdNotify } from "../spawner/readiness.ts";
 import { defaultAccessPolicy } from "../spawner/access-policy.ts";
 import { markInheritedFdsCloseOnExec } from "../spawner/inherited-fds.ts";
@@ -30,6 +33,8 @@ export const spawnerArgs = {
   "request-timeout": { type: "string", description: `Seconds a client may take to send its whole request (default ${DEFAULT_REQUEST_TIMEOUT_MS / 1000})`, valueHint: "SECONDS" },
   sandbox: { type: "boolean", description: "Run every program in its own sandbox as the client's user, seeing only the files its client grants (portal-exec --grant ...); needs root" },
   "ready-fd": { type: "string", description: "Write a newline to this fd and close it once listening (s6 readiness)", valueHint: "FD" },
+  "socket-fd": { type: "string", description: "Serve this inherited AF_UNIX SEQPACKET socket instead of binding one (D-Bus containers hand-over)", valueHint: "N" },
+  "ready-notifier-fd": { type: "string", description: "With --socket-fd: accept only once this pipe or FIFO polls readable (then close it); the socket may be bound and listening by then only", valueHint: "M" },
   "max-request-bytes": { type: "string", description: `Largest argv+env+cwd of one request (default ${DEFAULT_MAX_REQUEST_BYTES})`, valueHint: "BYTES" },
   "max-fds": { type: "string", description: `Most fds in one request (default ${DEFAULT_MAX_FDS})`, valueHint: "N" },
   "log-level": { type: "string", description: "error, warn, info or debug ($PORTAL_LOG_LEVEL; default info)", valueHint: "LEVEL" },
@@ -92,8 +97,17 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
     access.uids = new Set([0, ...allowUids.map((u) => resolveOrFail(u, "user"))]);
     access.gids = new Set(allowGids.map((g) => resolveOrFail(g, "group")));
   }
+  const handover = handoverOptions(parsed, readyFd);
   markInheritedFdsCloseOnExec();
-  const listener = activatedSocket();
+  let listener: OwnedFd | null;
+  if (handover) {
+    listener = await handedOverSocket({
+      ...handover,
+      onWaiting: () => log.info(`waiting for the ready notifier on fd ${handover.readyNotifierFd} before accepting on fd ${handover.socketFd}`),
+    });
+  } else {
+    listener = activatedSocket();
+  }
   const server = serve({
     socket: parsed.socket ?? defaultSocketPath(),
     listener: listener ?? undefined,
@@ -117,7 +131,7 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   });
   await server.listening;
   const shown = command.map((c) => new TextDecoder().decode(c)).join(" ");
-  const where = listener ? `socket fd ${listener.fd} (socket activation)` : server.path;
+  const where = !listener ? server.path : handover ? `socket fd ${listener.fd} (handed over${boundAt(listener)})` : `socket fd ${listener.fd} (socket activation)`;
   log.info(`listening on ${where}${shown ? ` (program: ${shown})` : ""}`);
   // Handlers first: a supervisor may send SIGTERM as soon as it hears we are ready.
   let stopping = false;
@@ -138,6 +152,32 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   // Keep running: the FdWatcher's wait on the listening socket holds the loop.
 }
 
+/** --socket-fd and --ready-notifier-fd, checked against the options they exclude. */
+function handoverOptions(parsed: Record<string, unknown>, readyFd: number | null): { socketFd: number; readyNotifierFd: number | null } | null {
+  const socketText = parsed["socket-fd"] as string | undefined;
+  const notifierText = parsed["ready-notifier-fd"] as string | undefined;
+  if (socketText === undefined) {
+    if (notifierText !== undefined) throw new SpawnerUsageError("--ready-notifier-fd needs --socket-fd: it says when that socket is ready");
+    return null;
+  }
+  const socketFd = number(socketText, "socket-fd", 0, { integer: true });
+  const readyNotifierFd = notifierText === undefined ? null : number(notifierText, "ready-notifier-fd", 0, { integer: true });
+  if (parsed.socket !== undefined) throw new SpawnerUsageError("--socket-fd hands over a socket and --socket would bind another: give one of them");
+  if (process.env.LISTEN_FDS && process.env.LISTEN_PID === String(process.pid)) {
+    throw new SpawnerUsageError("--socket-fd hands over a socket and socket activation (LISTEN_FDS) hands over another: give one of them");
+  }
+  const fds = [socketFd, readyNotifierFd, readyFd].filter((fd) => fd !== null);
+  if (new Set(fds).size !== fds.length) throw new SpawnerUsageError("--socket-fd, --ready-notifier-fd and --ready-fd must be different fds");
+  return { socketFd, readyNotifierFd };
+}
+
+/** ", bound at PATH" for a handed-over socket with a name, else "". */
+function boundAt(listener: OwnedFd): string {
+  const name = unixSocketName(listener.fd);
+  if (!name) return "";
+  return name[0] === 0 ? `, bound at @${new TextDecoder().decode(name.subarray(1))}` : `, bound at ${new TextDecoder().decode(name)}`;
+}
+
 export const spawnerDefinition = defineCommand({
   meta: { name: "portal-spawner", description: "Serve exec requests on a unix socket: run PROGRAM (or the client's first argument) with the client's argv, env, cwd and fds" },
   args: {
@@ -154,6 +194,7 @@ export async function spawnerMain(args: Uint8Array[]): Promise<void> {
     await runSpawnerCommand(args);
   } catch (error) {
     process.stderr.write(`portal-spawner: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(error instanceof SpawnerUsageError ? 2 : 1);
+    // A handed-over socket that fails a check is a usage error too: the caller passed the wrong fd.
+    process.exit(error instanceof SpawnerUsageError || error instanceof HandoverError ? 2 : 1);
   }
 }

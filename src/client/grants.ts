@@ -5,8 +5,8 @@
 // checked here, as this caller, through the opened fd.
 import { strerror } from "../libc/system-error.ts";
 import { closeAll, type OwnedFd } from "../libc/owned-fd.ts";
-import { accessAs, tryOpenFile } from "../libc/file.ts";
-import { O_PATH, R_OK, W_OK } from "../libc/constants.ts";
+import { accessAs, readLinkAt, tryOpenFile } from "../libc/file.ts";
+import { O_NOFOLLOW, O_PATH, R_OK, W_OK } from "../libc/constants.ts";
 import { isNormalAbsolutePath, type GrantSpec } from "../protocol/v2.ts";
 import { PortalError } from "./errors.ts";
 import { toBytes, type Bytes } from "./request-input.ts";
@@ -18,6 +18,16 @@ export interface GrantInput {
   dest?: Bytes;
   /** Read-write; default read-only. */
   writable?: boolean;
+  /** Read-write access to the object only, never its slot: for a device such as /dev/null (pola-run's `objrw`). */
+  objectWritable?: boolean;
+  /** A unix socket to connect to, or a directory of them, without write access to anything (pola-run's `socket`). */
+  socket?: boolean;
+  /**
+   * Grant the symbolic link `path` names itself (re-created at `dest` with
+   * the same target text), not what it points to. Grant the target too for
+   * the link to lead anywhere (pola-run's `l`).
+   */
+  symlink?: boolean;
 }
 
 export interface OpenGrant extends GrantSpec {
@@ -61,13 +71,34 @@ function openGrant(input: GrantInput): OpenGrant {
   if (!isNormalAbsolutePath(dest)) {
     throw new PortalError("usage", `cannot grant '${shown}' at '${new TextDecoder().decode(dest)}': the destination must be an absolute path other than /, without '.' or '..'`);
   }
-  const fd = tryOpenFile(path, O_PATH);
+  const fd = tryOpenFile(path, O_PATH | (input.symlink ? O_NOFOLLOW : 0));
   if (typeof fd === "number") throw new PortalError("usage", `cannot grant '${shown}': ${strerror(-fd)}`);
+  if (input.symlink) {
+    if (!isSymlink(fd)) {
+      fd.close();
+      throw new PortalError("usage", `cannot grant '${shown}' as a symbolic link: it is not one`);
+    }
+    return { fd, dest, writable: false, symlink: true };
+  }
   const writable = input.writable ?? false;
-  const code = accessAs(`/proc/self/fd/${fd.fd}`, R_OK | (writable ? W_OK : 0));
+  const objectWritable = input.objectWritable ?? false;
+  const socket = input.socket ?? false;
+  const via = `/proc/self/fd/${fd.fd}`;
+  const writing = writable || objectWritable;
+  // A socket is connected to with write permission; a directory of sockets is only walked (the spawner checks exactly).
+  const code = socket && !writing && accessAs(via, W_OK) === 0 ? 0 : accessAs(via, R_OK | (writing ? W_OK : 0));
   if (code !== 0) {
     fd.close();
-    throw new PortalError("usage", `cannot grant '${shown}'${writable ? " read-write" : ""}: ${strerror(code)}`);
+    throw new PortalError("usage", `cannot grant '${shown}'${writing ? " read-write" : ""}: ${strerror(code)}`);
   }
-  return { fd, dest, writable };
+  return { fd, dest, writable, objectWritable, socket };
+}
+
+function isSymlink(fd: OwnedFd): boolean {
+  try {
+    readLinkAt(fd.fd);
+    return true;
+  } catch {
+    return false;
+  }
 }

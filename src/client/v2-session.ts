@@ -121,6 +121,9 @@ async function readAck(replies: ReplySource, handshakeMs: number): Promise<Hello
 }
 
 function checkLimits(ack: HelloAck, request: V2Request): void {
+  if (ack.version < 3 && request.grants.some((g) => g.symlink || g.objectWritable || g.socket)) {
+    throw new PortalError("usage", `symbolic link, object and socket grants need protocol revision 3; the spawner speaks ${ack.version}`);
+  }
   const fdCount = request.fds.size + request.grants.length;
   if (fdCount > ack.maxFds) {
     const which = request.grants.length > 0 ? ` (${request.grants.length} of them grants)` : "";

@@ -7,21 +7,23 @@
 // under a tmpfs, while the old root is still in place (a helper started
 // now still finds its runtime); entered last.
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, symlinkSync } from "node:fs";
-import { dirname } from "node:path";
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import {
-  attachTree, enterNamespace, mount, openNamespace, pivotRoot, setMountAttributes, tryCloneTree, unmount, unshareNamespaces,
+  attachTreeAt, enterNamespace, mount, openNamespace, pivotRoot, setMountAttributes, setTreeAttributes, tryCloneTree, unmount, unshareNamespaces,
 } from "../libc/namespace.ts";
-import { readLinkAt } from "../libc/file.ts";
+import { openFile, readLinkAt } from "../libc/file.ts";
+import { makeSymlinkAt, tryMakeDirectoryAt, tryOpenBeneath } from "../libc/resolve-beneath.ts";
+import { SystemError } from "../libc/system-error.ts";
+import { EEXIST, ELOOP, ENOENT, ENOTDIR } from "../libc/errno-values.ts";
 import {
   CLONE_NEWNS, MNT_DETACH, MOUNT_ATTR_NODEV, MOUNT_ATTR_NOSUID, MOUNT_ATTR_RDONLY, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE,
-  MS_RDONLY, MS_REC, MS_REMOUNT,
+  MS_RDONLY, MS_REC, MS_REMOUNT, O_CREAT, O_DIRECTORY, O_EXCL, O_PATH, O_WRONLY,
 } from "../libc/constants.ts";
 
 export interface SandboxBind {
   /** The granted object, as an fd in the building process. */
   fd: number;
-  /** Where the program sees it (absolute, normalised, from the GRANT record). */
+  /** Where the program sees it (absolute, normalised, from the GRANT record): its bytes as a latin1 string. */
   dest: string;
   /** "ro", "rw", or "symlink" (a symbolic link re-created with the same target). */
   kind: "ro" | "rw" | "symlink";
@@ -87,27 +89,47 @@ export class SandboxRoot {
   }
 
   /**
-   * The granted objects, in order. A later one may sit inside an earlier
-   * one, but only where its place already exists: making it would create a
-   * directory or file in the caller's own tree (we are root here).
+   * The granted objects, in order, each mounted on the very file or
+   * directory found beneath the root with no symbolic link on the way (the
+   * trees inside earlier grants are the client's, and so are their links:
+   * followed as root, a link could put a mount anywhere, even under the
+   * files the exec step is about to load). A later grant may sit inside an
+   * earlier one, but only where its place already exists: making it would
+   * create a directory or file in the caller's own tree (we are root here).
+   * A granted symbolic link is re-created with its target's text, which
+   * the program resolves in the sandbox. Call after mountSystemDirectories,
+   * so that a grant under /dev lands in the sandbox's own /dev.
    */
   bindGrants(binds: readonly SandboxBind[], trees: ReadonlyMap<number, OwnedFd>): void {
-    const bound: string[] = [];
+    using root = openFile(this.path, O_PATH | O_DIRECTORY);
+    const placed: SandboxBind[] = [];
     for (const bind of binds) {
-      const target = `${this.path}${bind.dest}`;
-      const inside = bound.find((dest) => bind.dest.startsWith(`${dest}/`));
-      if (inside && (bind.kind === "symlink" || !existsSync(target))) {
-        throw new Error(`cannot place the grant at '${bind.dest}' inside the grant at '${inside}': nothing is there to mount on`);
-      }
-      bound.push(bind.dest);
-      mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
+      const shown = display(bind.dest);
+      const link = placed.find((p) => p.kind === "symlink" && (bind.dest === p.dest || bind.dest.startsWith(`${p.dest}/`)));
+      if (link) throw new Error(`cannot place the grant at '${shown}': '${display(link.dest)}' is a symbolic link in the sandbox`);
+      const outer = placed.find((p) => p.kind !== "symlink" && bind.dest.startsWith(`${p.dest}/`));
+      const components = bind.dest.slice(1).split("/").map((part) => Buffer.from(part, "latin1"));
+      const name = components.pop()!;
+      using dir = directoryBeneath(root, components, !outer, shown);
+      placed.push(bind);
       if (bind.kind === "symlink") {
-        symlinkSync(Buffer.from(readLinkAt(bind.fd)), target);
+        if (outer) throw new Error(`cannot place the symbolic link at '${shown}' inside the grant at '${display(outer.dest)}': it would be made in the caller's own tree`);
+        try {
+          makeSymlinkAt(readLinkAt(bind.fd), dir, name);
+        } catch (error) {
+          if ((error as SystemError).errno === EEXIST) throw new Error(`cannot place the symbolic link at '${shown}': something is there already`);
+          throw error;
+        }
         continue;
       }
-      makeMountPoint(target, fstatSync(bind.fd).isDirectory());
-      attachTree(trees.get(bind.fd)!, target);
-      setMountAttributes(target, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (bind.kind === "ro" ? MOUNT_ATTR_RDONLY : 0));
+      const stat = fstatSync(bind.fd);
+      using target = mountPoint(dir, name, stat.isDirectory(), !outer, shown);
+      const tree = trees.get(bind.fd)!;
+      // A device node works only where the mount allows devices: only a read-write grant of the node itself
+      // (a read-only mount would not stop writes to a device).
+      const device = bind.kind === "rw" && (stat.isCharacterDevice() || stat.isBlockDevice());
+      setTreeAttributes(tree, MOUNT_ATTR_NOSUID | (device ? 0 : MOUNT_ATTR_NODEV) | (bind.kind === "ro" ? MOUNT_ATTR_RDONLY : 0));
+      attachTreeAt(tree, target, shown);
     }
   }
 
@@ -118,7 +140,7 @@ export class SandboxRoot {
     mount("tmpfs", dev, "tmpfs", MS_NOSUID, "mode=0755");
     for (const name of DEVICES) {
       if (!existsSync(`/dev/${name}`)) continue;
-      makeMountPoint(`${dev}/${name}`, false);
+      closeSync(openSync(`${dev}/${name}`, "w", 0o444));
       mount(`/dev/${name}`, `${dev}/${name}`, null, MS_BIND);
       setMountAttributes(`${dev}/${name}`, MOUNT_ATTR_NOSUID);
     }
@@ -162,8 +184,54 @@ export class SandboxRoot {
   }
 }
 
-function makeMountPoint(path: string, directory: boolean): void {
-  if (existsSync(path)) return;
-  if (directory) mkdirSync(path, { recursive: true, mode: 0o755 });
-  else closeSync(openSync(path, "w", 0o444));
+/**
+ * The directory `components` name beneath `root`, as an O_PATH fd, made
+ * (0755) where missing when `mayMake`; never through a symbolic link.
+ */
+function directoryBeneath(root: OwnedFd, components: readonly Uint8Array[], mayMake: boolean, shown: string): OwnedFd {
+  let dir = opened(tryOpenBeneath(root, ".", O_PATH | O_DIRECTORY), shown);
+  for (const part of components) {
+    let next = tryOpenBeneath(dir, part, O_PATH | O_DIRECTORY);
+    if (next === -ENOENT && mayMake) {
+      const made = tryMakeDirectoryAt(dir, part, 0o755);
+      if (made < 0 && made !== -EEXIST) {
+        dir.close();
+        throw new SystemError("mkdirat", -made, shown);
+      }
+      next = tryOpenBeneath(dir, part, O_PATH | O_DIRECTORY);
+    }
+    dir.close();
+    dir = opened(next, shown);
+  }
+  return dir;
+}
+
+/** The place `name` in `dir` to mount on, made (a directory, or an empty file) where missing when `mayMake`. */
+function mountPoint(dir: OwnedFd, name: Uint8Array, directory: boolean, mayMake: boolean, shown: string): OwnedFd {
+  let target = tryOpenBeneath(dir, name, O_PATH);
+  if (target === -ENOENT && mayMake) {
+    if (directory) {
+      const made = tryMakeDirectoryAt(dir, name, 0o755);
+      if (made < 0 && made !== -EEXIST) throw new SystemError("mkdirat", -made, shown);
+    } else {
+      const made = tryOpenBeneath(dir, name, O_CREAT | O_EXCL | O_WRONLY, 0o444);
+      if (typeof made === "number" && made !== -EEXIST) throw new SystemError("openat2", -made, shown);
+      if (typeof made !== "number") made.close();
+    }
+    target = tryOpenBeneath(dir, name, O_PATH);
+  }
+  return opened(target, shown);
+}
+
+/** A destination (bytes as a latin1 string) as the user reads it. */
+function display(dest: string): string {
+  return new TextDecoder().decode(Buffer.from(dest, "latin1"));
+}
+
+function opened(fd: OwnedFd | number, shown: string): OwnedFd {
+  if (typeof fd !== "number") return fd;
+  if (fd === -ELOOP) throw new Error(`cannot place the grant at '${shown}': a symbolic link is in the way (the sandbox never follows one while it is built)`);
+  if (fd === -ENOENT) throw new Error(`cannot place the grant at '${shown}' inside an earlier grant: nothing is there to mount on`);
+  if (fd === -ENOTDIR) throw new Error(`cannot place the grant at '${shown}': one of its directories is not a directory`);
+  throw new SystemError("openat2", -fd, shown);
 }

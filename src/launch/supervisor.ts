@@ -93,11 +93,12 @@ export async function supervise(spec: SupervisorSpec, control: OwnedFd): Promise
           unshareNamespaces(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS);
           tryUnshare(CLONE_NEWCGROUP);
           root = new SandboxRoot(spec.step.slice(0, 2));
+          // /dev first: a grant under it (pola-run's -fl,objrw /dev/null) joins the sandbox's own devices.
+          root.mountSystemDirectories();
           root.bindGrants(binds, trees);
         } finally {
           closeAll(trees.values());
         }
-        root.mountSystemDirectories();
       } finally {
         closeAll(grants);
       }

@@ -1,6 +1,7 @@
 // Linux constants shared by x86-64 and aarch64 (the generic ABI values),
 // except where a comment names the architecture.
 export const AF_UNIX = 1;
+export const AF_INET = 2;
 export const SOCK_STREAM = 1;
 export const SOCK_DGRAM = 2;
 export const SOCK_SEQPACKET = 5;
@@ -34,6 +35,7 @@ export const O_WRONLY = 1;
 export const O_RDWR = 2;
 export const O_ACCMODE = 3;
 export const O_CREAT = 0o100;
+export const O_EXCL = 0o200;
 export const O_NOCTTY = 0o400;
 export const O_NONBLOCK = 0o4000;
 export const O_CLOEXEC = 0o2000000;
@@ -132,5 +134,5 @@ export const SCM_MAX_FD = 253;
 
 /** System call numbers that differ between the architectures we build for. */
 export const SYS = process.arch === "arm64"
-  ? { setgroups: 159, pidfd_send_signal: 424, open_tree: 428, move_mount: 429, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, pivot_root: 41 }
-  : { setgroups: 116, pidfd_send_signal: 424, open_tree: 428, move_mount: 429, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, pivot_root: 155 };
+  ? { setgroups: 159, pidfd_send_signal: 424, open_tree: 428, move_mount: 429, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, openat2: 437, pivot_root: 41 }
+  : { setgroups: 116, pidfd_send_signal: 424, open_tree: 428, move_mount: 429, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, openat2: 437, pivot_root: 155 };

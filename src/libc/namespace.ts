@@ -5,7 +5,7 @@ import { cString } from "./c-string.ts";
 import { OwnedFd } from "./owned-fd.ts";
 import { sys, SystemError } from "./system-error.ts";
 import { rawSyscall } from "./process.ts";
-import { AT_FDCWD, AT_RECURSIVE, O_CLOEXEC, O_RDONLY, SYS } from "./constants.ts";
+import { AT_EMPTY_PATH, AT_FDCWD, AT_RECURSIVE, O_CLOEXEC, O_RDONLY, SYS } from "./constants.ts";
 
 const { i32, u32, u64, ptr: p } = FFIType;
 const c = lazySymbols({
@@ -67,8 +67,8 @@ export function setMountAttributes(path: string, set: number): void {
 }
 
 const OPEN_TREE_CLONE = 1;
-const AT_EMPTY_PATH = 0x1000;
 const MOVE_MOUNT_F_EMPTY_PATH = 4;
+const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
 
 /**
  * A detached copy of the mount tree at the object `fd` refers to (open_tree
@@ -82,12 +82,26 @@ export function tryCloneTree(fd: number): OwnedFd | number {
   return rc < 0 ? rc : new OwnedFd(rc);
 }
 
-/** Attaches a detached tree (from tryCloneTree) at `target` (move_mount, Linux 5.2). */
-export function attachTree(tree: OwnedFd, target: string): void {
+/**
+ * mount_setattr(2) on a detached tree (from tryCloneTree) and every mount in
+ * it, before it is attached anywhere: no path is looked up.
+ */
+export function setTreeAttributes(tree: OwnedFd, set: number): void {
   const empty = cString("");
-  const t = cString(target);
-  const rc = rawSyscall(SYS.move_mount, tree.fd, BigInt(ptr(empty)), AT_FDCWD, BigInt(ptr(t)), MOVE_MOUNT_F_EMPTY_PATH);
-  if (rc < 0) throw new SystemError("move_mount", -rc, target);
+  const attr = new BigUint64Array([BigInt(set), 0n, 0n, 0n]);
+  const rc = rawSyscall(SYS.mount_setattr, tree.fd, BigInt(ptr(empty)), AT_EMPTY_PATH | AT_RECURSIVE, BigInt(ptr(attr)), 32);
+  if (rc < 0) throw new SystemError("mount_setattr", -rc, `fd ${tree.fd}`);
+}
+
+/**
+ * Attaches a detached tree on the very file or directory `target` is an fd
+ * of (an O_PATH fd from tryOpenBeneath): no path is looked up, so no
+ * symbolic link can move the mount elsewhere.
+ */
+export function attachTreeAt(tree: OwnedFd, target: OwnedFd, shown: string): void {
+  const empty = cString("");
+  const rc = rawSyscall(SYS.move_mount, tree.fd, BigInt(ptr(empty)), target.fd, BigInt(ptr(empty)), MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+  if (rc < 0) throw new SystemError("move_mount", -rc, shown);
 }
 
 function display(value: string | Uint8Array | null): string {

@@ -6,7 +6,7 @@ import { lazySymbols } from "./library.ts";
 import { OwnedFd } from "./owned-fd.ts";
 import { EAGAIN, ENOENT } from "./errno-values.ts";
 import { sys, sysOrErrno, SystemError } from "./system-error.ts";
-import { sockaddrUn } from "./sockaddr.ts";
+import { sockaddrUn, SUN_PATH_MAX } from "./sockaddr.ts";
 import { AF_UNIX, SOCK_CLOEXEC, SOCK_NONBLOCK, SOL_SOCKET, SO_PEERCRED, SO_PEERGROUPS, SO_PEERPIDFD } from "./constants.ts";
 
 const SHUT_WR = 1;
@@ -23,6 +23,7 @@ const c = lazySymbols({
   sendmsg: { args: [i32, p, i32], returns: i64 },
   recvmsg: { args: [i32, p, i32], returns: i64 },
   getsockopt: { args: [i32, i32, i32, p, p], returns: i32 },
+  getsockname: { args: [i32, p, p], returns: i32 },
   setsockopt: { args: [i32, i32, i32, p, u32], returns: i32 },
   shutdown: { args: [i32, i32], returns: i32 },
 });
@@ -30,6 +31,11 @@ const c = lazySymbols({
 /** A new AF_UNIX socket of `type` (SOCK_SEQPACKET, SOCK_DGRAM, ...), close-on-exec. */
 export function unixSocket(type: number, nonBlocking = false): OwnedFd {
   return new OwnedFd(sys("socket", () => c().socket(AF_UNIX, type | SOCK_CLOEXEC | (nonBlocking ? SOCK_NONBLOCK : 0), 0)));
+}
+
+/** A new socket of any `domain` (AF_INET, ...) and `type`, close-on-exec. */
+export function anySocket(domain: number, type: number): OwnedFd {
+  return new OwnedFd(sys("socket", () => c().socket(domain, type | SOCK_CLOEXEC, 0)));
 }
 
 /** A connected pair of AF_UNIX sockets, both close-on-exec. */
@@ -95,6 +101,22 @@ export function intSocketOption(fd: number, option: number): number {
   const length = new Uint32Array([4]);
   sys("getsockopt", () => c().getsockopt(fd, SOL_SOCKET, option, ptr(value), ptr(length)), `fd ${fd}`);
   return value[0]!;
+}
+
+/**
+ * Where an AF_UNIX socket is bound (getsockname): its path, an abstract name
+ * with a leading NUL, or null when it is not bound.
+ */
+export function unixSocketName(fd: number): Uint8Array | null {
+  const addr = new Uint8Array(SUN_PATH_MAX + 2);
+  const length = new Uint32Array([addr.length]);
+  sys("getsockname", () => c().getsockname(fd, ptr(addr), ptr(length)), `fd ${fd}`);
+  // sun_family (2 bytes), then the path; an unbound socket has none.
+  const path = addr.subarray(2, Math.min(length[0]!, addr.length));
+  if (path.length === 0) return null;
+  if (path[0] === 0) return path.slice();
+  const nul = path.indexOf(0);
+  return path.slice(0, nul < 0 ? path.length : nul);
 }
 
 export interface PeerCredentials {

@@ -2,6 +2,7 @@
 // env, cwd, fds and context (and, when asked, in a sandbox or on a terminal
 // of its own), forward signals, and end its process group when the client
 // goes away.
+import { realpathSync } from "node:fs";
 import { strerror } from "../libc/system-error.ts";
 import { openFile } from "../libc/file.ts";
 import { O_PATH } from "../libc/constants.ts";
@@ -97,17 +98,19 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
  * A sandboxed program runs as its client's user, with no capabilities,
  * seeing only the grants the client made (each checked here against the
  * client's own rights) and, for a fixed PROGRAM, that program, bound last
- * at its own path so no grant can replace it.
+ * at its real path (no link on the way: the sandbox's tree never has the
+ * spawner's links, and may have the client's) so no grant can replace it.
  */
 function launchInSandbox(request: PortalRequest, what: { argv: Uint8Array[]; env: Uint8Array[]; own: Lookup | null }, hooks: LaunchHooks): LaunchedProgram {
-  const grants: CheckedGrant[] = checkGrants(request, what.own?.found ? what.own.path : null);
+  const own = what.own?.found ? realPath(what.own.path) : null;
+  const grants: CheckedGrant[] = checkGrants(request, own);
   let programFd: OwnedFd | null = null;
   try {
     const binds = grants.map((g) => ({ fd: g.fd, dest: g.dest, kind: g.kind }));
     let path = what.argv[0]!;
     if (what.own) {
       if (!what.own.found) throw new SpawnError("exec", what.own.errno, "");
-      path = what.own.path;
+      path = own!;
       programFd = openFile(path, O_PATH);
       binds.push({ fd: programFd, dest: path, kind: "ro" });
     }
@@ -127,6 +130,15 @@ function launchInSandbox(request: PortalRequest, what: { argv: Uint8Array[]; env
     );
   } finally {
     programFd?.close();
+  }
+}
+
+/** `path` with every link resolved, as the spawner sees it (unchanged if that fails: opening it will say why). */
+function realPath(path: Uint8Array): Uint8Array {
+  try {
+    return new Uint8Array(realpathSync(Buffer.from(path), { encoding: "buffer" }));
+  } catch {
+    return path;
   }
 }
 

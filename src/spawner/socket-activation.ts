@@ -45,16 +45,55 @@ export function activatedSocket(env: Record<string, string | undefined> = proces
 }
 
 export function validateListeningSeqpacket(fd: number): void {
-  let isSocket: boolean;
-  try {
-    isSocket = fstatSync(fd).isSocket();
-  } catch {
-    throw new ActivationError(`passed fd ${fd} is not open`);
+  const failed = failedSocketCheck(fd, true);
+  if (!failed) return;
+  switch (failed.check) {
+    case "fstat":
+      throw new ActivationError(failed.kind === "not open" ? `passed fd ${fd} is not open` : `passed fd ${fd} is not a socket`);
+    case "SO_DOMAIN":
+      throw new ActivationError(`passed fd ${fd} is not an AF_UNIX socket (domain ${failed.domain})`);
+    case "SO_TYPE":
+      throw new ActivationError(`passed fd ${fd} is not SOCK_SEQPACKET (type ${failed.type}); use ListenSequentialPacket=`);
+    case "SO_ACCEPTCONN":
+      throw new ActivationError(`passed fd ${fd} is not listening`);
   }
-  if (!isSocket) throw new ActivationError(`passed fd ${fd} is not a socket`);
+}
+
+/** The first check a server socket handed in as fd `fd` fails, in the D-Bus containers design's order. */
+export type SocketCheckFailure =
+  | { check: "fstat"; kind: string }
+  | { check: "SO_DOMAIN"; domain: number }
+  | { check: "SO_TYPE"; type: number }
+  | { check: "SO_ACCEPTCONN" };
+
+/**
+ * Checks that `fd` is an AF_UNIX SOCK_SEQPACKET socket (fstat S_IFSOCK,
+ * SO_DOMAIN, SO_TYPE) and, with `listening`, that it listens
+ * (SO_ACCEPTCONN); null when it passes.
+ */
+export function failedSocketCheck(fd: number, listening: boolean): SocketCheckFailure | null {
+  let stat: ReturnType<typeof fstatSync>;
+  try {
+    stat = fstatSync(fd);
+  } catch {
+    return { check: "fstat", kind: "not open" };
+  }
+  if (!stat.isSocket()) return { check: "fstat", kind: fileKind(stat) };
   const domain = intSocketOption(fd, SO_DOMAIN);
-  if (domain !== AF_UNIX) throw new ActivationError(`passed fd ${fd} is not an AF_UNIX socket (domain ${domain})`);
+  if (domain !== AF_UNIX) return { check: "SO_DOMAIN", domain };
   const type = intSocketOption(fd, SO_TYPE);
-  if (type !== SOCK_SEQPACKET) throw new ActivationError(`passed fd ${fd} is not SOCK_SEQPACKET (type ${type}); use ListenSequentialPacket=`);
-  if (intSocketOption(fd, SO_ACCEPTCONN) !== 1) throw new ActivationError(`passed fd ${fd} is not listening`);
+  if (type !== SOCK_SEQPACKET) return { check: "SO_TYPE", type };
+  if (listening && intSocketOption(fd, SO_ACCEPTCONN) !== 1) return { check: "SO_ACCEPTCONN" };
+  return null;
+}
+
+/** What an fd that is not a socket is, in words. */
+export function fileKind(stat: { isFIFO(): boolean; isFile(): boolean; isDirectory(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean; isSymbolicLink(): boolean }): string {
+  if (stat.isSocket()) return "a socket";
+  if (stat.isFIFO()) return "a pipe or FIFO";
+  if (stat.isFile()) return "a regular file";
+  if (stat.isDirectory()) return "a directory";
+  if (stat.isCharacterDevice()) return "a character device";
+  if (stat.isBlockDevice()) return "a block device";
+  return "an anonymous or special file";
 }
