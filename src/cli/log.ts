@@ -2,6 +2,7 @@
 // a program's stdio), level by name from --log-level or PORTAL_LOG_LEVEL.
 import { createConsola, type ConsolaInstance } from "consola/basic";
 import type { Logger } from "../spawner/logger.ts";
+import { UsageError } from "./usage-error.ts";
 
 export const LOG_LEVELS = { error: 0, warn: 1, info: 3, debug: 4 } as const;
 export type LogLevelName = keyof typeof LOG_LEVELS;
@@ -9,7 +10,7 @@ export type LogLevelName = keyof typeof LOG_LEVELS;
 export function parseLogLevel(text: string | undefined, fallback: LogLevelName = "info"): number {
   if (text === undefined || text === "") return LOG_LEVELS[fallback];
   const level = LOG_LEVELS[text.toLowerCase() as LogLevelName];
-  if (level === undefined) throw new Error(`unknown log level '${text}' (use ${Object.keys(LOG_LEVELS).join(", ")})`);
+  if (level === undefined) throw new UsageError(`unknown log level '${text}' (use ${Object.keys(LOG_LEVELS).join(", ")})`);
   return level;
 }
 

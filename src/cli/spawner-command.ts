@@ -1,5 +1,5 @@
 // portal-spawner [options] [--] [PROGRAM [ARGS...]]
-import { defineCommand, parseArgs, renderUsage, type ArgsDef } from "citty";
+import { defineCommand, parseArgs, type ArgsDef } from "citty";
 import {
   serve, defaultSocketPath, DEFAULT_KILL_GRACE_MS, DEFAULT_MAX_CHILDREN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID,
   DEFAULT_MAX_QUEUE, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SHUTDOWN_GRACE_MS, MAX_TIMER_MS,
@@ -13,6 +13,12 @@ import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.t
 import { createLogger, parseLogLevel } from "./log.ts";
 import { argumentBytes } from "./process-bytes.ts";
 import { repeated, splitAtCommand } from "./split-command.ts";
+import { UsageError, exitForUsage } from "./usage-error.ts";
+import { HELP_ARGS, VERSION_ARGS, showUsage } from "./usage.ts";
+import { printVersion } from "./version.ts";
+
+/** portal-spawner's exit code for a mistake on its command line (README "Exit codes"). */
+export const SPAWNER_USAGE_EXIT = 2;
 
 export const spawnerArgs = {
   socket: { type: "string", alias: "s", description: "Socket path (default: $PORTAL_NAME, else ./portal.sock)", valueHint: "PATH" },
@@ -35,11 +41,9 @@ export const spawnerArgs = {
   "log-level": { type: "string", description: "error, warn, info or debug ($PORTAL_LOG_LEVEL; default info)", valueHint: "LEVEL" },
 } as const satisfies ArgsDef;
 
-export class SpawnerUsageError extends Error {}
-
 /** --sandbox makes mount and pid namespaces: say at start-up, before anything listens, if it cannot. */
 function checkSandbox(): true {
-  if (process.getuid?.() !== 0) throw new SpawnerUsageError("--sandbox needs root (every program gets mount and pid namespaces of its own)");
+  if (process.getuid?.() !== 0) throw new UsageError("--sandbox needs root (every program gets mount and pid namespaces of its own)");
   return true;
 }
 
@@ -47,7 +51,7 @@ function resolveOrFail(value: string, kind: "user" | "group"): number {
   try {
     return resolveId(value, kind);
   } catch (error) {
-    throw new SpawnerUsageError(`--allow-${kind === "user" ? "uid" : "gid"}: ${(error as Error).message}`);
+    throw new UsageError(`--allow-${kind === "user" ? "uid" : "gid"}: ${(error as Error).message}`);
   }
 }
 
@@ -55,7 +59,7 @@ function number(text: string | undefined, what: string, fallback: number, { min 
   if (text === undefined) return fallback;
   const n = Number(text);
   if (text.trim() === "" || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new SpawnerUsageError(`--${what} must be a number >= ${min}, got '${text}'`);
+    throw new UsageError(`--${what} must be a number >= ${min}, got '${text}'`);
   }
   return n;
 }
@@ -63,22 +67,26 @@ function number(text: string | undefined, what: string, fallback: number, { min 
 /** Seconds as ms; refuses what a timer cannot wait for (setTimeout wraps past 2^31-1 ms to 1 ms). */
 function seconds(text: string | undefined, what: string, fallbackMs: number): number {
   const ms = number(text, what, fallbackMs / 1000) * 1000;
-  if (ms > MAX_TIMER_MS) throw new SpawnerUsageError(`--${what} must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24.8 days), got '${text}'`);
+  if (ms > MAX_TIMER_MS) throw new UsageError(`--${what} must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24.8 days), got '${text}'`);
   return ms;
 }
 
 export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
-  const { options, command, unknown } = splitAtCommand(args, { ...spawnerArgs, help: { type: "boolean", alias: "h" } });
+  const { options, command, unknown } = splitAtCommand(args, { ...spawnerArgs, ...HELP_ARGS, ...VERSION_ARGS });
   if (options.includes("--help") || options.includes("-h")) {
-    process.stdout.write(`${await renderUsage(spawnerDefinition)}\n`);
+    await showUsage(spawnerDefinition, { notes: SPAWNER_HELP_NOTES });
     process.exit(0);
   }
+  if (options.includes("--version")) {
+    printVersion("portal-spawner");
+    process.exit(0);
+  }
+  if (unknown.length > 0) throw new UsageError(`unknown option '${unknown[0]}'`);
   const parsed = parseArgs(options, spawnerArgs);
-  if (unknown.length > 0) throw new SpawnerUsageError(`unknown option '${unknown[0]}'`);
   const log = createLogger("portal-spawner", parseLogLevel(parsed["log-level"] ?? process.env.PORTAL_LOG_LEVEL));
   const mode = parsed.mode === undefined ? 0o600 : parseInt(parsed.mode, 8);
   if (Number.isNaN(mode) || mode < 0 || mode > 0o777 || !/^[0-7]+$/.test(parsed.mode ?? "0")) {
-    throw new SpawnerUsageError(`--mode must be an octal mode such as 0660, got '${parsed.mode}'`);
+    throw new UsageError(`--mode must be an octal mode such as 0660, got '${parsed.mode}'`);
   }
   const killGraceMs = seconds(parsed["kill-grace"], "kill-grace", DEFAULT_KILL_GRACE_MS);
   const shutdownGraceMs = seconds(parsed["shutdown-grace"], "shutdown-grace", DEFAULT_SHUTDOWN_GRACE_MS);
@@ -138,10 +146,17 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   // Keep running: the FdWatcher's wait on the listening socket holds the loop.
 }
 
+const SPAWNER_HELP_NOTES = [
+  "Our options end at the first argument that is not one of them, or at --.",
+  "Exit: 0 after SIGTERM or SIGINT; 2 a bad option; 1 anything else that stops it serving.",
+].join("\n");
+
 export const spawnerDefinition = defineCommand({
   meta: { name: "portal-spawner", description: "Serve exec requests on a unix socket: run PROGRAM (or the client's first argument) with the client's argv, env, cwd and fds" },
   args: {
     ...spawnerArgs,
+    ...HELP_ARGS,
+    ...VERSION_ARGS,
     program: { type: "positional", required: false, description: "Program to run for every request; clients' arguments are appended", valueHint: "PROGRAM [ARGS...]" },
   },
   async run() {
@@ -153,7 +168,8 @@ export async function spawnerMain(args: Uint8Array[]): Promise<void> {
   try {
     await runSpawnerCommand(args);
   } catch (error) {
+    if (error instanceof UsageError) exitForUsage("portal-spawner", error.message, SPAWNER_USAGE_EXIT);
     process.stderr.write(`portal-spawner: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(error instanceof SpawnerUsageError ? 2 : 1);
+    process.exit(1);
   }
 }
