@@ -7,9 +7,14 @@ import { startOverlay } from "../overlay/overlay-run.ts";
 import { OverlayError } from "../overlay/overlay-error.ts";
 import { DEFAULT_STATE_BASE } from "../overlay/state-dir.ts";
 import type { Command } from "./command-tree.ts";
+import { createLogger, LOG_LEVELS } from "./log.ts";
+
+// Its lines never said their level ("portal overlay: wrote ..."); the journal still gets it.
+let log: ReturnType<typeof createLogger> | undefined;
+const logger = () => (log ??= createLogger("portal overlay", LOG_LEVELS.info, { typeLabels: false }));
 
 function say(line: string): void {
-  process.stderr.write(`portal overlay: ${line}\n`);
+  logger().info(line);
 }
 
 /** OverlayErrors are the user's to act on: print the message, not a stack. */
@@ -18,7 +23,7 @@ async function reportingFailures(run: () => Promise<void>): Promise<void> {
     await run();
   } catch (error) {
     if (!(error instanceof OverlayError)) throw error;
-    say(error.message);
+    logger().error(error.message);
     process.exit(1);
   }
 }

@@ -10,10 +10,10 @@ import { defaultAccessPolicy } from "../spawner/access-policy.ts";
 import { markInheritedFdsCloseOnExec } from "../spawner/inherited-fds.ts";
 import { resolveId } from "./user-names.ts";
 import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.ts";
-import { createLogger, parseLogLevel } from "./log.ts";
+import { createLogger, parseLogLevel, SYSLOG, writeLines } from "./log.ts";
 import { argumentBytes } from "./process-bytes.ts";
 import { repeated, splitAtCommand } from "./split-command.ts";
-import { UsageError, exitForUsage } from "./usage-error.ts";
+import { UsageError, usageMessage } from "./usage-error.ts";
 import { HELP_ARGS, VERSION_ARGS, showUsage } from "./usage.ts";
 import { printVersion } from "./version.ts";
 
@@ -168,8 +168,10 @@ export async function spawnerMain(args: Uint8Array[]): Promise<void> {
   try {
     await runSpawnerCommand(args);
   } catch (error) {
-    if (error instanceof UsageError) exitForUsage("portal-spawner", error.message, SPAWNER_USAGE_EXIT);
-    process.stderr.write(`portal-spawner: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
+    // Before the logger exists, or instead of it: the reason it will not serve, as an error.
+    const usage = error instanceof UsageError;
+    const message = error instanceof Error ? error.message : String(error);
+    writeLines(usage ? usageMessage("portal-spawner", message) : `portal-spawner: ${message}`, SYSLOG.err);
+    process.exit(usage ? SPAWNER_USAGE_EXIT : 1);
   }
 }
