@@ -47,9 +47,9 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
   let options: ExecCliOptions;
   try {
     options = parseExecArgs(args);
-    if (options.help) {
-      const { showExecHelp } = await import("./exec-help.ts");
-      await showExecHelp();
+    if (options.help || options.version) {
+      const { showExecHelp, showExecVersion } = await import("./exec-help.ts");
+      await (options.help ? showExecHelp() : showExecVersion());
       process.exit(0);
     }
     if (options.protocol === undefined && process.env.PORTAL_PROTOCOL) {

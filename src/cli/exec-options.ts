@@ -2,8 +2,9 @@
 // of ours (as env and sudo do), so `portal-exec ls -la --help` runs
 // `ls -la --help`. The table is a citty ArgsDef, so `portal exec --help` and
 // `portal-exec --help` render the same usage; citty itself is only loaded for
-// --help, keeping it off the client's start-up path.
+// --help and --version, keeping it off the client's start-up path.
 import type { ArgsDef } from "citty";
+import { UsageError } from "./usage-error.ts";
 
 export const execArgs = {
   socket: { type: "string", alias: "s", description: "Spawner socket (default: $PORTAL_NAME, else ./portal.sock)", valueHint: "PATH" },
@@ -26,6 +27,7 @@ export const execArgs = {
   "grant-rw-arg": { type: "string", description: "Like --grant-rw, and append PATH to the command's arguments", valueHint: "PATH" },
   "grant-std": { type: "boolean", description: "Grant the standard endowment read-only: /usr, /bin, /lib, /lib64 (pola-run -B)" },
   help: { type: "boolean", alias: "h", description: "Show this help" },
+  version: { type: "boolean", description: "Print the name and version, and exit" },
 } as const satisfies ArgsDef;
 
 /** One --grant* option: what to open, where the program sees it, and whether its path joins argv. */
@@ -52,16 +54,12 @@ export interface ExecCliOptions {
   /** --pty (true), --no-pty (false), or neither (undefined: when stdin is a terminal). */
   pty?: boolean;
   help: boolean;
+  version: boolean;
   /** Index of the first argument that is not ours: the command starts here. */
   commandIndex: number;
 }
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
 const WITH_VALUE = new Set([
   "socket", "protocol", "timeout", "fd", "env", "unset-env", "cwd", "handshake-timeout",
@@ -72,7 +70,7 @@ const ALIASES: Record<string, string> = { s: "socket", h: "help" };
 /** Parses `args` (bytes, so values such as --cwd and --env stay exact). */
 export function parseExecArgs(args: readonly Uint8Array[]): ExecCliOptions {
   const options: ExecCliOptions = {
-    oneShot: false, fds: [], clearEnv: false, setEnv: [], unsetEnv: [], grants: [], grantStd: false, help: false, commandIndex: args.length,
+    oneShot: false, fds: [], clearEnv: false, setEnv: [], unsetEnv: [], grants: [], grantStd: false, help: false, version: false, commandIndex: args.length,
   };
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   let i = 0;
@@ -161,6 +159,9 @@ function apply(options: ExecCliOptions, name: string, value: Uint8Array | undefi
       break;
     case "help":
       options.help = true;
+      break;
+    case "version":
+      options.version = true;
       break;
   }
 }

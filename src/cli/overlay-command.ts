@@ -6,9 +6,15 @@ import { buildImage } from "../overlay/squashfs-image.ts";
 import { startOverlay } from "../overlay/overlay-run.ts";
 import { OverlayError } from "../overlay/overlay-error.ts";
 import { DEFAULT_STATE_BASE } from "../overlay/state-dir.ts";
+import type { Command } from "./command-tree.ts";
+import { createLogger, LOG_LEVELS } from "./log.ts";
+
+// Its lines never said their level ("portal overlay: wrote ..."); the journal still gets it.
+let log: ReturnType<typeof createLogger> | undefined;
+const logger = () => (log ??= createLogger("portal overlay", LOG_LEVELS.info, { typeLabels: false }));
 
 function say(line: string): void {
-  process.stderr.write(`portal overlay: ${line}\n`);
+  logger().info(line);
 }
 
 /** OverlayErrors are the user's to act on: print the message, not a stack. */
@@ -17,7 +23,7 @@ async function reportingFailures(run: () => Promise<void>): Promise<void> {
     await run();
   } catch (error) {
     if (!(error instanceof OverlayError)) throw error;
-    say(error.message);
+    logger().error(error.message);
     process.exit(1);
   }
 }
@@ -53,9 +59,16 @@ const runArgs = {
   "ready-timeout": { type: "string", description: "Seconds the spawner may take to listen (default 30)", valueHint: "SECONDS" },
 } as const satisfies ArgsDef;
 
-const runDefinition = defineCommand({
+const runDefinition: Command = {
   meta: { name: "run", description: "Mount IMAGE over the host root (read-only, writes to a tmpfs layer) and run the spawner inside; needs root" },
   args: runArgs,
+  passesOn: true,
+  helpNotes: [
+    "Options after -- go to the spawner inside the view, as they are, after its --socket and",
+    "--ready-fd ('portal-spawner --help' lists them); a second -- ends them, and a PROGRAM",
+    "after it is what the spawner runs for every request:",
+    "  portal overlay run IMAGE --socket /run/portal/render.sock -- --sandbox --allow-gid portal -- /opt/renderer/bin/render",
+  ].join("\n"),
   async run({ rawArgs }) {
     // Everything after "--" belongs to the spawner, which citty cannot tell apart.
     const cut = rawArgs.indexOf("--");
@@ -85,7 +98,7 @@ const runDefinition = defineCommand({
       process.exit(code);
     });
   },
-});
+};
 
 export const overlayDefinition = defineCommand({
   meta: { name: "overlay", description: "Build an overlay image, or run the spawner inside one" },

@@ -1,6 +1,13 @@
 // Entry point of the `portal` binary: portal exec | spawner | pola-run | demo | overlay.
-import { defineCommand, runMain } from "citty";
+// Exit codes: `portal exec`, `portal spawner` and `portal pola-run` are
+// portal-exec and portal-spawner (their own codes); the rest exit 2 for a
+// usage mistake and 1 when what they do fails (README "Exit codes").
+import { defineCommand } from "citty";
 import { argumentBytes } from "./process-bytes.ts";
+import { runCommandTree } from "./command-tree.ts";
+
+/** `portal`'s exit code for a mistake on its command line. */
+const PORTAL_USAGE_EXIT = 2;
 
 const main = defineCommand({
   meta: { name: "portal", description: "Exec portal: run programs inside another environment with the caller's argv, env, cwd and fds" },
@@ -28,5 +35,5 @@ if (sub === "exec") {
   const { runPolaRun } = await import("./pola-run-command.ts");
   await runPolaRun(args.slice(1));
 } else {
-  await runMain(main);
+  await runCommandTree(main, process.argv.slice(2), { name: "portal", usageExit: PORTAL_USAGE_EXIT });
 }

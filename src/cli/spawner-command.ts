@@ -1,5 +1,5 @@
 // portal-spawner [options] [--] [PROGRAM [ARGS...]]
-import { defineCommand, parseArgs, renderUsage, type ArgsDef } from "citty";
+import { defineCommand, parseArgs, type ArgsDef } from "citty";
 import {
   serve, defaultSocketPath, DEFAULT_KILL_GRACE_MS, DEFAULT_MAX_CHILDREN, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_UID,
   DEFAULT_MAX_QUEUE, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_SHUTDOWN_GRACE_MS, MAX_TIMER_MS,
@@ -13,9 +13,15 @@ import { defaultAccessPolicy } from "../spawner/access-policy.ts";
 import { markInheritedFdsCloseOnExec } from "../spawner/inherited-fds.ts";
 import { resolveId } from "./user-names.ts";
 import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.ts";
-import { createLogger, parseLogLevel } from "./log.ts";
+import { createLogger, parseLogLevel, SYSLOG, writeLines } from "./log.ts";
 import { argumentBytes } from "./process-bytes.ts";
 import { repeated, splitAtCommand } from "./split-command.ts";
+import { UsageError, usageMessage } from "./usage-error.ts";
+import { HELP_ARGS, VERSION_ARGS, showUsage } from "./usage.ts";
+import { printVersion } from "./version.ts";
+
+/** portal-spawner's exit code for a mistake on its command line (README "Exit codes"). */
+export const SPAWNER_USAGE_EXIT = 2;
 
 export const spawnerArgs = {
   socket: { type: "string", alias: "s", description: "Socket path (default: $PORTAL_NAME, else ./portal.sock)", valueHint: "PATH" },
@@ -40,11 +46,9 @@ export const spawnerArgs = {
   "log-level": { type: "string", description: "error, warn, info or debug ($PORTAL_LOG_LEVEL; default info)", valueHint: "LEVEL" },
 } as const satisfies ArgsDef;
 
-export class SpawnerUsageError extends Error {}
-
 /** --sandbox makes mount and pid namespaces: say at start-up, before anything listens, if it cannot. */
 function checkSandbox(): true {
-  if (process.getuid?.() !== 0) throw new SpawnerUsageError("--sandbox needs root (every program gets mount and pid namespaces of its own)");
+  if (process.getuid?.() !== 0) throw new UsageError("--sandbox needs root (every program gets mount and pid namespaces of its own)");
   return true;
 }
 
@@ -52,7 +56,7 @@ function resolveOrFail(value: string, kind: "user" | "group"): number {
   try {
     return resolveId(value, kind);
   } catch (error) {
-    throw new SpawnerUsageError(`--allow-${kind === "user" ? "uid" : "gid"}: ${(error as Error).message}`);
+    throw new UsageError(`--allow-${kind === "user" ? "uid" : "gid"}: ${(error as Error).message}`);
   }
 }
 
@@ -60,7 +64,7 @@ function number(text: string | undefined, what: string, fallback: number, { min 
   if (text === undefined) return fallback;
   const n = Number(text);
   if (text.trim() === "" || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new SpawnerUsageError(`--${what} must be a number >= ${min}, got '${text}'`);
+    throw new UsageError(`--${what} must be a number >= ${min}, got '${text}'`);
   }
   return n;
 }
@@ -68,22 +72,26 @@ function number(text: string | undefined, what: string, fallback: number, { min 
 /** Seconds as ms; refuses what a timer cannot wait for (setTimeout wraps past 2^31-1 ms to 1 ms). */
 function seconds(text: string | undefined, what: string, fallbackMs: number): number {
   const ms = number(text, what, fallbackMs / 1000) * 1000;
-  if (ms > MAX_TIMER_MS) throw new SpawnerUsageError(`--${what} must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24.8 days), got '${text}'`);
+  if (ms > MAX_TIMER_MS) throw new UsageError(`--${what} must be at most ${Math.floor(MAX_TIMER_MS / 1000)} seconds (about 24.8 days), got '${text}'`);
   return ms;
 }
 
 export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
-  const { options, command, unknown } = splitAtCommand(args, { ...spawnerArgs, help: { type: "boolean", alias: "h" } });
+  const { options, command, unknown } = splitAtCommand(args, { ...spawnerArgs, ...HELP_ARGS, ...VERSION_ARGS });
   if (options.includes("--help") || options.includes("-h")) {
-    process.stdout.write(`${await renderUsage(spawnerDefinition)}\n`);
+    await showUsage(spawnerDefinition, { notes: SPAWNER_HELP_NOTES });
     process.exit(0);
   }
+  if (options.includes("--version")) {
+    printVersion("portal-spawner");
+    process.exit(0);
+  }
+  if (unknown.length > 0) throw new UsageError(`unknown option '${unknown[0]}'`);
   const parsed = parseArgs(options, spawnerArgs);
-  if (unknown.length > 0) throw new SpawnerUsageError(`unknown option '${unknown[0]}'`);
   const log = createLogger("portal-spawner", parseLogLevel(parsed["log-level"] ?? process.env.PORTAL_LOG_LEVEL));
   const mode = parsed.mode === undefined ? 0o600 : parseInt(parsed.mode, 8);
   if (Number.isNaN(mode) || mode < 0 || mode > 0o777 || !/^[0-7]+$/.test(parsed.mode ?? "0")) {
-    throw new SpawnerUsageError(`--mode must be an octal mode such as 0660, got '${parsed.mode}'`);
+    throw new UsageError(`--mode must be an octal mode such as 0660, got '${parsed.mode}'`);
   }
   const killGraceMs = seconds(parsed["kill-grace"], "kill-grace", DEFAULT_KILL_GRACE_MS);
   const shutdownGraceMs = seconds(parsed["shutdown-grace"], "shutdown-grace", DEFAULT_SHUTDOWN_GRACE_MS);
@@ -157,17 +165,17 @@ function handoverOptions(parsed: Record<string, unknown>, readyFd: number | null
   const socketText = parsed["socket-fd"] as string | undefined;
   const notifierText = parsed["ready-notifier-fd"] as string | undefined;
   if (socketText === undefined) {
-    if (notifierText !== undefined) throw new SpawnerUsageError("--ready-notifier-fd needs --socket-fd: it says when that socket is ready");
+    if (notifierText !== undefined) throw new UsageError("--ready-notifier-fd needs --socket-fd: it says when that socket is ready");
     return null;
   }
   const socketFd = number(socketText, "socket-fd", 0, { integer: true });
   const readyNotifierFd = notifierText === undefined ? null : number(notifierText, "ready-notifier-fd", 0, { integer: true });
-  if (parsed.socket !== undefined) throw new SpawnerUsageError("--socket-fd hands over a socket and --socket would bind another: give one of them");
+  if (parsed.socket !== undefined) throw new UsageError("--socket-fd hands over a socket and --socket would bind another: give one of them");
   if (process.env.LISTEN_FDS && process.env.LISTEN_PID === String(process.pid)) {
-    throw new SpawnerUsageError("--socket-fd hands over a socket and socket activation (LISTEN_FDS) hands over another: give one of them");
+    throw new UsageError("--socket-fd hands over a socket and socket activation (LISTEN_FDS) hands over another: give one of them");
   }
   const fds = [socketFd, readyNotifierFd, readyFd].filter((fd) => fd !== null);
-  if (new Set(fds).size !== fds.length) throw new SpawnerUsageError("--socket-fd, --ready-notifier-fd and --ready-fd must be different fds");
+  if (new Set(fds).size !== fds.length) throw new UsageError("--socket-fd, --ready-notifier-fd and --ready-fd must be different fds");
   return { socketFd, readyNotifierFd };
 }
 
@@ -178,10 +186,17 @@ function boundAt(listener: OwnedFd): string {
   return name[0] === 0 ? `, bound at @${new TextDecoder().decode(name.subarray(1))}` : `, bound at ${new TextDecoder().decode(name)}`;
 }
 
+const SPAWNER_HELP_NOTES = [
+  "Our options end at the first argument that is not one of them, or at --.",
+  "Exit: 0 after SIGTERM or SIGINT; 2 a bad option; 1 anything else that stops it serving.",
+].join("\n");
+
 export const spawnerDefinition = defineCommand({
   meta: { name: "portal-spawner", description: "Serve exec requests on a unix socket: run PROGRAM (or the client's first argument) with the client's argv, env, cwd and fds" },
   args: {
     ...spawnerArgs,
+    ...HELP_ARGS,
+    ...VERSION_ARGS,
     program: { type: "positional", required: false, description: "Program to run for every request; clients' arguments are appended", valueHint: "PROGRAM [ARGS...]" },
   },
   async run() {
@@ -193,8 +208,11 @@ export async function spawnerMain(args: Uint8Array[]): Promise<void> {
   try {
     await runSpawnerCommand(args);
   } catch (error) {
-    process.stderr.write(`portal-spawner: ${error instanceof Error ? error.message : String(error)}\n`);
+    // Before the logger exists, or instead of it: the reason it will not serve, as an error.
     // A handed-over socket that fails a check is a usage error too: the caller passed the wrong fd.
-    process.exit(error instanceof SpawnerUsageError || error instanceof HandoverError ? 2 : 1);
+    const usage = error instanceof UsageError || error instanceof HandoverError;
+    const message = error instanceof Error ? error.message : String(error);
+    writeLines(usage ? usageMessage("portal-spawner", message) : `portal-spawner: ${message}`, SYSLOG.err);
+    process.exit(usage ? SPAWNER_USAGE_EXIT : 1);
   }
 }

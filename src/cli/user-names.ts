@@ -1,8 +1,12 @@
-// Resolving --allow-uid/--allow-gid values: numbers, or names from
-// /etc/passwd and /etc/group (no NSS on a minimal device: the files are it).
+// Resolving --allow-uid/--allow-gid values: numbers as they are, names
+// through the C library (NSS on glibc: /etc/passwd, systemd-userdb, LDAP, ...
+// as /etc/nsswitch.conf says). Only where the C library cannot look names up
+// at all are /etc/passwd and /etc/group read here.
 import { readFileSync } from "node:fs";
+import { groupByName, hasUserDatabase, userByName } from "../libc/user-database.ts";
 
-function lookup(file: string, name: string): number | null {
+/** The third field of the line of /etc/passwd or /etc/group whose first field is `name`. */
+function idFromFile(file: string, name: string): number | null {
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -16,9 +20,21 @@ function lookup(file: string, name: string): number | null {
   return null;
 }
 
-export function resolveId(value: string, kind: "user" | "group"): number {
+export type IdKind = "user" | "group";
+
+/** The uid or gid of `name` from the files alone (for C libraries without lookups). */
+export function idFromFiles(name: string, kind: IdKind): number | null {
+  return idFromFile(kind === "user" ? "/etc/passwd" : "/etc/group", name);
+}
+
+function idFromLibc(name: string, kind: IdKind): number | null {
+  return kind === "user" ? (userByName(name)?.uid ?? null) : groupByName(name);
+}
+
+/** A uid or gid given as a number or a name; an unknown name throws. */
+export function resolveId(value: string, kind: IdKind): number {
   if (/^\d+$/.test(value)) return Number(value);
-  const id = lookup(kind === "user" ? "/etc/passwd" : "/etc/group", value);
+  const id = hasUserDatabase() ? idFromLibc(value, kind) : idFromFiles(value, kind);
   if (id === null) throw new Error(`unknown ${kind} '${value}'`);
   return id;
 }

@@ -22,6 +22,7 @@ export const EMFILE = 24;
 export const ENOTTY = 25;
 export const ETXTBSY = 26;
 export const EPIPE = 32;
+export const ERANGE = 34;
 export const ENAMETOOLONG = 36;
 export const ENOSYS = 38;
 export const ELOOP = 40;
@@ -38,7 +39,7 @@ export const ECANCELED = 125;
 const NAMES: Record<number, string> = {
   1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 6: "ENXIO", 7: "E2BIG", 8: "ENOEXEC", 9: "EBADF",
   10: "ECHILD", 11: "EAGAIN", 12: "ENOMEM", 13: "EACCES", 16: "EBUSY", 17: "EEXIST", 20: "ENOTDIR", 21: "EISDIR",
-  22: "EINVAL", 24: "EMFILE", 25: "ENOTTY", 26: "ETXTBSY", 32: "EPIPE", 36: "ENAMETOOLONG", 38: "ENOSYS",
+  22: "EINVAL", 24: "EMFILE", 25: "ENOTTY", 26: "ETXTBSY", 32: "EPIPE", 34: "ERANGE", 36: "ENAMETOOLONG", 38: "ENOSYS",
   40: "ELOOP", 88: "ENOTSOCK", 90: "EMSGSIZE", 91: "EPROTOTYPE", 95: "EOPNOTSUPP", 98: "EADDRINUSE",
   104: "ECONNRESET", 111: "ECONNREFUSED", 115: "EINPROGRESS",
 };
