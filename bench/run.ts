@@ -10,6 +10,7 @@ import { loadavg, tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import { measureBurst } from "./burst.ts";
+import { directly, measureEcho, measureStart, measureThroughput, throughPortal } from "./pty.ts";
 import { drawChart, type Bar, type TargetBar } from "./chart.ts";
 import { measureFdCounts } from "./fd-count.ts";
 import { measureFresh, type Variant } from "./fresh-process.ts";
@@ -22,7 +23,7 @@ import { measureCliSignal, measureLibrarySignal } from "./signal-latency.ts";
 import { measureSpawnerMemory } from "./spawner-memory.ts";
 import { rounded, summarize, type Summary } from "./stats.ts";
 
-const SUITES = ["fresh", "sequential", "concurrent", "fds", "signals", "burst", "memory", "overlay"] as const;
+const SUITES = ["fresh", "sequential", "concurrent", "fds", "signals", "pty", "burst", "memory", "overlay"] as const;
 type Suite = (typeof SUITES)[number];
 
 const USAGE = `usage: bun run bench [-- options]
@@ -176,6 +177,24 @@ async function main(): Promise<void> {
       results.signals = { library: summaryWithSamples(lib), cli: summaryWithSamples(cli) };
       target("signal -> program dead, library kill()", `median ${ms(l.median)} ms, p99 ${ms(l.p99)} ms`, "median <= 5, p99 <= 20 ms", Math.max(l.median / 5, l.p99 / 20));
       target("signal -> program dead, via portal-exec", `median ${ms(c.median)} ms, p99 ${ms(c.p99)} ms`, "median <= 5, p99 <= 20 ms", Math.max(c.median / 5, c.p99 / 20));
+    }
+
+    if (opts.only.has("pty")) {
+      log("terminal: keystroke round trips, 100 MiB, start-up with and without a pty...");
+      const portal = throughPortal(CLIENT_EXECUTABLE, spawner.socket);
+      const keys = Math.max(50, Math.round(200 * opts.scale));
+      const echoDirect = summarize(await measureEcho(directly(), keys));
+      const echoPortal = summarize(await measureEcho(portal, keys));
+      const bulkDirect = await measureThroughput(directly(), 100);
+      const bulkPortal = await measureThroughput(portal, 100);
+      const runs = Math.max(10, Math.round(30 * opts.scale));
+      const withPty = summarize(await measureStart([CLIENT_EXECUTABLE, "--socket", spawner.socket, "--", "/bin/true"], runs));
+      const withoutPty = summarize(await measureStart([CLIENT_EXECUTABLE, "--socket", spawner.socket, "--no-pty", "--", "/bin/true"], runs));
+      results.pty = { echoDirect, echoPortal, bulkDirectMs: bulkDirect, bulkPortalMs: bulkPortal, startWithPty: withPty, startWithoutPty: withoutPty };
+      target("keystroke round trip, through the relay", `median ${ms(echoPortal.median)} ms, p99 ${ms(echoPortal.p99)} ms (direct pty: ${ms(echoDirect.median)}, ${ms(echoDirect.p99)})`, "-", null);
+      const mibs = (msTaken: number) => (100 / (msTaken / 1000)).toFixed(0);
+      target("100 MiB through the program's terminal", `${mibs(bulkPortal)} MiB/s (${bulkPortal.toFixed(0)} ms; direct pty ${mibs(bulkDirect)} MiB/s)`, "-", null);
+      target("portal-exec /bin/true in a terminal: pty vs --no-pty", `+${ms(withPty.median - withoutPty.median)} ms (${ms(withPty.median)} vs ${ms(withoutPty.median)} ms)`, "-", null);
     }
 
     // The long-running figures get their own spawner: stop the shared ones first.

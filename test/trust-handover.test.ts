@@ -180,7 +180,7 @@ describe("refusals: exit code 2, the failed check named, nothing announced", () 
       [["--socket-fd", "3", "--ready-notifier-fd", "3"], "--socket-fd, --ready-notifier-fd and --ready-fd must be different fds"],
     ] as const) {
       const result = await finish(spawner([], [...args]));
-      expect({ stderr: result.stderr, code: result.code }).toEqual({ stderr: `portal-spawner: ${message}\n`, code: 2 });
+      expect({ stderr: result.stderr, code: result.code }).toEqual({ stderr: `portal-spawner: ${message}\nTry 'portal-spawner --help'.\n`, code: 2 });
     }
   });
 });

@@ -210,9 +210,9 @@ export async function spawnerMain(args: Uint8Array[]): Promise<void> {
   } catch (error) {
     // Before the logger exists, or instead of it: the reason it will not serve, as an error.
     // A handed-over socket that fails a check is a usage error too: the caller passed the wrong fd.
-    const usage = error instanceof UsageError || error instanceof HandoverError;
+    const usage = error instanceof UsageError;
     const message = error instanceof Error ? error.message : String(error);
     writeLines(usage ? usageMessage("portal-spawner", message) : `portal-spawner: ${message}`, SYSLOG.err);
-    process.exit(usage ? SPAWNER_USAGE_EXIT : 1);
+    process.exit(usage || error instanceof HandoverError ? SPAWNER_USAGE_EXIT : 1);
   }
 }

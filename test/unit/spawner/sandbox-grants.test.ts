@@ -3,7 +3,10 @@
 // a sandboxed program starts.
 import { afterAll, describe, expect, test } from "bun:test";
 import { openFile } from "../../../src/libc/file.ts";
-import { O_RDONLY } from "../../../src/libc/constants.ts";
+import { O_NOFOLLOW, O_PATH, O_RDONLY } from "../../../src/libc/constants.ts";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { OwnedFd } from "../../../src/libc/owned-fd.ts";
 import { checkGrants, sandboxCwd, type CheckedGrant } from "../../../src/spawner/sandbox-grants.ts";
 import { createRequest } from "../../../src/spawner/request.ts";
@@ -11,7 +14,13 @@ import { Refusal } from "../../../src/spawner/refusal.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const opened: OwnedFd[] = [];
-afterAll(() => opened.forEach((fd) => fd.close()));
+const dir = mkdtempSync(join(tmpdir(), "portal-unit-"));
+const LINK = join(dir, "link");
+symlinkSync("/usr/bin", LINK);
+afterAll(() => {
+  opened.forEach((fd) => fd.close());
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function devNull(): OwnedFd {
   const fd = openFile("/dev/null", O_RDONLY);
@@ -19,8 +28,15 @@ function devNull(): OwnedFd {
   return fd;
 }
 
+/** An O_PATH | O_NOFOLLOW fd of a symbolic link, as a link grant carries. */
+function aLink(): OwnedFd {
+  const fd = openFile(LINK, O_PATH | O_NOFOLLOW);
+  opened.push(fd);
+  return fd;
+}
+
 function requestGranting(dest: string, symlink: boolean) {
-  const fd = devNull();
+  const fd = symlink ? aLink() : devNull();
   const grant = { dest: enc(dest), writable: false, symlink, objectWritable: false, socket: false, fd };
   const replies = { started() {}, stopped() {}, ptyMaster() {} };
   return createRequest(
@@ -48,10 +64,16 @@ describe("checkGrants and the spawner's PROGRAM", () => {
     }
   });
 
-  test("a grant above it, beside it, or without a PROGRAM passes that check (a symlink grant needs no access check)", () => {
-    for (const [dest, fixed] of [["/usr/bin", program], ["/usr/bin/toolbox", program], ["/usr/bin/tool", null]] as const) {
+  test("a grant beside it, or without a PROGRAM, passes that check (a symlink grant needs no access check)", () => {
+    for (const [dest, fixed] of [["/usr/bin/toolbox", program], ["/usr/bin/tool", null]] as const) {
       expect(checkGrants(requestGranting(dest, true), fixed).map((g) => [new TextDecoder().decode(g.dest), g.kind])).toEqual([[dest, "symlink"]]);
     }
+  });
+
+  test("a symbolic link granted at a directory above it is refused: the program is bound at its path inside that directory", () => {
+    expect(() => checkGrants(requestGranting("/usr/bin", true), program)).toThrow(
+      "the symbolic link granted at '/usr/bin' would replace a directory holding the spawner's program '/usr/bin/tool'",
+    );
   });
 });
 
