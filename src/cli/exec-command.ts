@@ -5,7 +5,7 @@
 import { defaultSocketPath } from "../protocol/socket-name.ts";
 import { OwnedFd } from "../libc/owned-fd.ts";
 import { accessReal, duplicateTo, openFile } from "../libc/file.ts";
-import { getPid, sendSignal } from "../libc/process.ts";
+import { getAllLimits, getPid, RLIMIT_NOFILE, sendSignal } from "../libc/process.ts";
 import { currentAction, restoreAction, setDisposition } from "../libc/signal.ts";
 import { hasSignal } from "../libc/sigset.ts";
 import { isTerminal, terminalAttributes } from "../libc/tty.ts";
@@ -13,7 +13,7 @@ import { F_OK, O_RDWR } from "../libc/constants.ts";
 import { start, type ExecResult, type PtyOption } from "../client/exec.ts";
 import { PortalError } from "../client/errors.ts";
 import { isControlVariable } from "../client/request-input.ts";
-import { callerContext, INHERITED_VARIABLE, inheritedFromParent, parseInherited } from "../client/caller-context.ts";
+import { callerContext, ignoredSignals, INHERITED_VARIABLE, inheritedFromParent, parseInherited, procText } from "../client/caller-context.ts";
 import { absoluteGrantPath } from "../client/grants.ts";
 import { SIGNALS, isFatalByDefault } from "../process/signals.ts";
 import { exitCodeForSpawnFailure } from "../protocol/outcome.ts";
@@ -22,8 +22,7 @@ import { inheritableFds, isOpen } from "./forwarded-fds.ts";
 import { argumentBytes, environmentBytes } from "./process-bytes.ts";
 import { isRegularFile } from "./file-kind.ts";
 import { parseExecArgs, parseProtocol, UsageError, type ExecCliOptions } from "./exec-options.ts";
-import { sameTerminal, TerminalRelay } from "./terminal-relay.ts";
-import { termiosToWire } from "../process/termios-wire.ts";
+import type { TerminalRelay } from "./terminal-relay.ts";
 
 export const PORTAL_FAILED = 125;
 
@@ -42,8 +41,18 @@ function fail(message: string, code = PORTAL_FAILED): never {
 export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Promise<never> {
   // First, before this client changes any of it (its signal handlers): what
   // a program it ran itself would inherit.
+  // Before this client changes any of it (its signal handlers): the signals as
+  // they are, read once (the fd table's size below comes from the same read).
   const launcher = process.env[INHERITED_VARIABLE];
-  const context = callerContext({ inherited: launcher === undefined ? inheritedFromParent() : parseInherited(launcher), detectClosedStd: true });
+  const fromLauncher = parseInherited(launcher);
+  const status = procText("/proc/self/status");
+  const ignored = ignoredSignals(status, fromLauncher);
+  // The rest of what a direct run would inherit is gathered once HELLO is out (it overlaps the spawner's answer).
+  const context = () => {
+    const limits = getAllLimits();
+    const inherited = launcher === undefined ? inheritedFromParent(limits[RLIMIT_NOFILE]) : fromLauncher;
+    return callerContext({ inherited, detectClosedStd: true, limits, status });
+  };
   let options: ExecCliOptions;
   try {
     options = parseExecArgs(args);
@@ -63,16 +72,19 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
   // pola-run's "a": a granted path can also become an argument, as the program will see it.
   const command = [...args.slice(options.commandIndex), ...grants.filter((g) => g.appendArg).map((g) => g.dest)];
   const fds = new Map<number, number>();
-  for (const { source, target } of options.fds.length > 0 ? options.fds : inheritableFds().map((fd) => ({ source: fd, target: fd }))) {
+  for (const { source, target } of options.fds.length > 0 ? options.fds : inheritableFds(status).map((fd) => ({ source: fd, target: fd }))) {
     if (!isOpen(source)) fail(`--fd ${source}: fd ${source} is not open`);
     if (fds.has(target)) fail(`--fd: target fd ${target} is given twice`);
     fds.set(target, source);
   }
   const socket = options.socket ?? defaultSocketPath();
   const oneShot = options.oneShot || Boolean(process.env.PORTAL_ONE_SHOT);
-  const terminal = chooseTerminal(options.pty, fds);
+  // The terminal code loads only for a terminal (a client without one starts ~1 ms sooner).
+  const terminal = options.pty === false || (options.pty === undefined && !isTerminal(fds.get(0) ?? -1)) ? null : chooseTerminal(options.pty, fds, await import("./terminal-relay.ts"));
   let pty: PtyOption | null = null;
   if (terminal) {
+    const { TerminalRelay } = await import("./terminal-relay.ts");
+    const { termiosToWire } = await import("../process/termios-wire.ts");
     relay = new TerminalRelay(terminal.input, terminal.output, terminal.terminal);
     // The caller's settings (erase character, UTF-8 input, ...). In the background they are the shell's
     // own editing modes (readline's -icanon -echo), not the job's: the pty then starts with the defaults.
@@ -87,7 +99,7 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
   const remote = start({
     socket,
     args: command,
-    env: buildEnv(options),
+    env: () => buildEnv(options),
     cwd: options.cwd,
     fds,
     grants,
@@ -107,7 +119,7 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     const ours = relay;
     void remote.pty.then((master) => master && ours.attach(master));
   }
-  relaySignals(remote, context.ignored);
+  relaySignals(remote, ignored);
   return endLikeProgram(remote, fail);
 }
 
@@ -239,7 +251,9 @@ export function letGoOf(fds: ReadonlyMap<number, number>): void {
  * the file). --pty without a terminal gives the pty to all three, fed from
  * this client's stdin and read to its stdout (as ssh -tt does).
  */
-function chooseTerminal(choice: boolean | undefined, fds: ReadonlyMap<number, number>): { fds: number; input: number; output: number; terminal: number | null } | null {
+function chooseTerminal(
+  choice: boolean | undefined, fds: ReadonlyMap<number, number>, { sameTerminal }: typeof import("./terminal-relay.ts"),
+): { fds: number; input: number; output: number; terminal: number | null } | null {
   if (choice === false) return null;
   const stdin = fds.get(0);
   if (stdin !== undefined && isTerminal(stdin)) {

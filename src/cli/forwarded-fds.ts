@@ -9,15 +9,15 @@
 // table's size, which /proc/self/status reports as FDSize (64 or 256 unless
 // the process once held more), and one poll(2) over all those numbers marks
 // the closed ones POLLNVAL.
-import { POLLNVAL } from "../libc/constants.ts";
 import { closeOnExec, isOpen, readLink, readWholeFile } from "../libc/file.ts";
-import { PollList } from "../libc/poll.ts";
+import { openFdsBelow } from "../libc/poll.ts";
 
 const RUNTIME_FD_KINDS = new Set(["anon_inode:[eventpoll]", "anon_inode:[eventfd]"]);
 
-export function inheritableFds(): number[] {
+/** `status`: the text of /proc/self/status, when the caller has read it already. */
+export function inheritableFds(status?: string | null): number[] {
   const fds: number[] = [];
-  for (const fd of openFds(fdTableSize())) {
+  for (const fd of openFds(fdTableSize(status))) {
     const cloexec = closeOnExec(fd);
     if (cloexec === null) continue;
     if (!cloexec || (fd > 3 && !isRuntimeFd(fd))) fds.push(fd);
@@ -27,21 +27,16 @@ export function inheritableFds(): number[] {
 
 /** The open fds below `tableSize`: one syscall instead of an fcntl per number. */
 function openFds(tableSize: number): number[] {
-  const list = new PollList(tableSize);
-  // Events 0: just "is it valid".
-  for (let fd = 0; fd < tableSize; fd++) list.add(fd, 0);
-  const open: number[] = [];
-  if (list.tryWait(0) < 0) {
-    // EINVAL: more numbers than RLIMIT_NOFILE allows in one poll; ask one by one.
-    for (let fd = 0; fd < tableSize; fd++) if (isOpen(fd)) open.push(fd);
-    return open;
-  }
-  for (let fd = 0; fd < tableSize; fd++) if ((list.revents(fd) & POLLNVAL) === 0) open.push(fd);
-  return open;
+  const open = openFdsBelow(tableSize);
+  if (open) return open;
+  // EINVAL: more numbers than RLIMIT_NOFILE allows in one poll; ask one by one.
+  const each: number[] = [];
+  for (let fd = 0; fd < tableSize; fd++) if (isOpen(fd)) each.push(fd);
+  return each;
 }
 
-function fdTableSize(): number {
-  const status = new TextDecoder().decode(readWholeFile("/proc/self/status"));
+function fdTableSize(given?: string | null): number {
+  const status = given ?? new TextDecoder().decode(readWholeFile("/proc/self/status"));
   const size = /^FDSize:\s*(\d+)$/m.exec(status);
   if (!size) throw new Error("/proc/self/status has no FDSize line");
   return Number(size[1]);

@@ -13,9 +13,8 @@
 // the soft open-file limit as the parent process's, when the parent has the
 // same hard limit (limits pass from parent to child unchanged unless
 // something lowered them in between, as `(ulimit -Sn 64; exec cmd)` would).
-import { closeOnExec } from "../libc/file.ts";
-import { readFileSync } from "node:fs";
-import { getAllLimits, getPid, RLIMIT_NOFILE, UNLIMITED } from "../libc/process.ts";
+import { closeOnExec, readWholeFile } from "../libc/file.ts";
+import { getAllLimits, getPid, RLIMIT_NOFILE, UNLIMITED, type Limit } from "../libc/process.ts";
 import { blockedSignals, currentAction } from "../libc/signal.ts";
 import { signalBit } from "../libc/sigset.ts";
 import type { ProcessContext } from "../protocol/context.ts";
@@ -46,21 +45,51 @@ export function parseInherited(text: string | undefined): Inherited {
 }
 
 /** The inherited soft open-file limit, guessed from the parent process (see the top of this file). */
-export function inheritedFromParent(): Inherited {
+export function inheritedFromParent(own: Limit | undefined = getAllLimits()[RLIMIT_NOFILE]): Inherited {
   const none: Inherited = { nofileSoft: null, ignored: null };
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${process.ppid}/limits`, "utf8");
-  } catch {
-    return none;
-  }
-  const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(text);
+  // A soft limit below the hard one is not the runtime's doing: it is what we inherited.
+  if (own && own.soft !== own.hard) return none;
+  const text = procText(`/proc/${process.ppid}/limits`);
+  const line = text && /^Max open files\s+(\S+)\s+(\S+)/m.exec(text);
   if (!line) return none;
   const value = (field: string) => (field === "unlimited" ? UNLIMITED : /^\d+$/.test(field) ? BigInt(field) : null);
   const [soft, hard] = [value(line[1]!), value(line[2]!)];
-  const own = getAllLimits()[RLIMIT_NOFILE];
   if (soft === null || hard === null || !own || hard !== own.hard || soft > hard) return none;
   return { nofileSoft: soft, ignored: null };
+}
+
+export function procText(path: string): string | null {
+  try {
+    return new TextDecoder().decode(readWholeFile(path));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Ignored and blocked signals from /proc/self/status (64 sigaction calls
+ * cost a fresh client ~0.5 ms). The blocked set there is the main
+ * thread's: the thread that runs our JS and would spawn.
+ */
+function signalState(given: string | null | undefined): { ignored: bigint; blocked: bigint } {
+  const status = given ?? procText("/proc/self/status");
+  const field = (name: string) => status && new RegExp(`^${name}:\\s*([0-9a-f]{16})$`, "m").exec(status)?.[1];
+  const ignored = field("SigIgn");
+  const blocked = field("SigBlk");
+  if (ignored && blocked) return { ignored: BigInt(`0x${ignored}`), blocked: BigInt(`0x${blocked}`) };
+  let set = 0n;
+  for (let signal = 1; signal <= 64; signal++) if (currentAction(signal)?.disposition === "ignore") set |= signalBit(signal);
+  return { ignored: set, blocked: blockedSignals() };
+}
+
+/** The signals a program this process ran would find ignored (see callerContext), from /proc/self/status. */
+export function ignoredSignals(status: string | null, inherited: Inherited): bigint {
+  return withInherited(signalState(status).ignored, inherited);
+}
+
+function withInherited(ignored: bigint, inherited: Inherited): bigint {
+  const own = ignored & ~RUNTIME_IGNORED;
+  return inherited.ignored === null ? own : own | (inherited.ignored & RUNTIME_IGNORED);
 }
 
 /**
@@ -68,13 +97,11 @@ export function inheritedFromParent(): Inherited {
  * `closedStd`: fds 0-2 the runtime reopened because they were closed
  * (pass false for a library caller, whose 0-2 are whatever it has now).
  */
-export function callerContext(options: { inherited?: Inherited; detectClosedStd?: boolean } = {}): ProcessContext {
+export function callerContext(options: { inherited?: Inherited; detectClosedStd?: boolean; limits?: Limit[]; status?: string | null } = {}): ProcessContext {
   const inherited = options.inherited ?? { nofileSoft: null, ignored: null };
-  let ignored = 0n;
-  for (let signal = 1; signal <= 64; signal++) if (currentAction(signal)?.disposition === "ignore") ignored |= signalBit(signal);
-  ignored &= ~RUNTIME_IGNORED;
-  if (inherited.ignored !== null) ignored |= inherited.ignored & RUNTIME_IGNORED;
-  const limits = getAllLimits().map((limit, resource) => {
+  const signals = signalState(options.status);
+  const ignored = withInherited(signals.ignored, inherited);
+  const limits = (options.limits ?? getAllLimits()).map((limit, resource) => {
     if (resource === RLIMIT_NOFILE && inherited.nofileSoft !== null && inherited.nofileSoft <= limit.hard) {
       return { resource, soft: inherited.nofileSoft, hard: limit.hard };
     }
@@ -85,7 +112,7 @@ export function callerContext(options: { inherited?: Inherited; detectClosedStd?
   const umask = process.umask();
   return {
     umask,
-    blocked: blockedSignals(),
+    blocked: signals.blocked,
     ignored,
     closed,
     limits,

@@ -29,8 +29,8 @@ export interface ExecOptions {
   socket?: string;
   /** Arguments for the spawner (appended to its own PROGRAM, if it has one). */
   args: readonly Bytes[];
-  /** Environment for the program. Default: this process's, without the client's control variables. */
-  env?: EnvInput;
+  /** Environment for the program (a function: asked once the handshake is under way). Default: this process's, without the client's control variables. */
+  env?: EnvInput | (() => EnvInput);
   /** Working directory for the program. Default: this process's. null sends none. */
   cwd?: Bytes | null;
   /** Fds to pass: target -> source (an array passes those numbers as they are). Default: 0, 1, 2. */
@@ -39,9 +39,10 @@ export interface ExecOptions {
    * What else the program inherits: umask, blocked and ignored signals,
    * resource limits, closed stdio, LISTEN_PID. Default: this process's own
    * (as a program it spawned itself would get them). null sends none (the
-   * spawner's own apply). Needs a spawner that speaks protocol revision 3.
+   * spawner's own apply). A function is asked once the handshake is under
+   * way. Needs a spawner that speaks protocol revision 3.
    */
-  context?: ProcessContext | null;
+  context?: ProcessContext | null | (() => ProcessContext);
   /**
    * Files and directories to grant a sandboxing spawner (--sandbox): each is
    * opened here, as this caller, and passed as an fd; one this caller cannot
@@ -143,7 +144,8 @@ export function start(options: ExecOptions): RemoteProcess {
 
   const result = (async (): Promise<ExecResult> => {
     const grants = openGrants(options.grants ?? []);
-    let cwdFd: OwnedFd | null = null;
+    // The cwd's fd, opened once HELLO is out (see runV2); closed here, on every path.
+    const opened: { cwdFd: OwnedFd | null } = { cwdFd: null };
     try {
       if (grants.length > 0 && protocol === 1) throw new PortalError("usage", "grants need protocol 2 (the C exec-portal spawner has no sandbox)");
       if (options.pty && protocol === 1) throw new PortalError("usage", "a terminal needs protocol 2");
@@ -152,26 +154,29 @@ export function start(options: ExecOptions): RemoteProcess {
       const replies: ReplySource = options.waitInThread ? new PolledReplies(sock, options.pump ?? null) : new WatchedReplies(sock);
       try {
         const args = options.args.map(toBytes);
-        const env = envEntries(options.env ?? (process.env as Record<string, string | undefined>)).filter((entry) => options.env !== undefined || !isControlVariable(entry));
+        const environment = () => {
+          const input = typeof options.env === "function" ? options.env() : options.env;
+          return envEntries(input ?? (process.env as Record<string, string | undefined>)).filter((entry) => input !== undefined || !isControlVariable(entry));
+        };
         const explicit = options.fds === undefined ? null : fdMap(options.fds);
         const pty = ptyRequest(options.pty, explicit ? new Set(explicit.keys()) : null);
         // The targets that get the pty are not forwarded.
         const fds = explicit ?? fdMap([0, 1, 2].filter((fd) => !pty || (pty.fds & (1 << fd)) === 0));
         if (protocol === 1) {
-          const { outcome } = await runV1(sock, replies, { args, env, fds });
+          const { outcome } = await runV1(sock, replies, { args, env: environment(), fds });
           return toResult(outcome, null, 1, performance.now() - begin);
         }
-        // This process's cwd as the kernel names it (bytes, " (deleted)" if it is gone), and as an fd that works either way.
-        const cwd = options.cwd === undefined ? readLink("/proc/self/cwd") : options.cwd === null ? null : toBytes(options.cwd);
-        cwdFd = cwd ? directoryFd(options.cwd === undefined ? "." : cwd) : null;
         const run = await runV2(
           sock,
           replies,
-          {
-            path, args, env, cwd, cwdFd, fds, grants,
-            context: options.context === undefined ? callerContext() : options.context,
-            pty,
-            handshakeTimeoutMs: options.handshakeTimeoutMs ?? 3000,
+          { path, handshakeTimeoutMs: options.handshakeTimeoutMs ?? 3000 },
+          // Gathered once HELLO is out: this work overlaps the spawner's answer.
+          () => {
+            // This process's cwd as the kernel names it (bytes, " (deleted)" if it is gone), and as an fd that works either way.
+            const cwd = options.cwd === undefined ? readLink("/proc/self/cwd") : options.cwd === null ? null : toBytes(options.cwd);
+            const cwdFd = (opened.cwdFd = cwd ? directoryFd(options.cwd === undefined ? "." : cwd) : null);
+            const context = options.context === undefined ? callerContext() : typeof options.context === "function" ? options.context() : options.context;
+            return { args, env: environment(), cwd, cwdFd, fds, grants, context, pty };
           },
           {
             sent: (agreed) => (version = agreed),
@@ -192,7 +197,7 @@ export function start(options: ExecOptions): RemoteProcess {
         sock.close();
       }
     } finally {
-      cwdFd?.close();
+      opened.cwdFd?.close();
       closeAll(grants.map((g) => g.fd));
     }
   })();

@@ -41,13 +41,21 @@ export interface V2Events {
   ptyMaster(master: OwnedFd): void;
 }
 
-export async function runV2(sock: OwnedFd, replies: ReplySource, request: V2Request, events: V2Events): Promise<{ outcome: Outcome; pid: number | null }> {
-  const send = recordSender(sock, request.handshakeTimeoutMs);
+/**
+ * One v2 conversation. `body` is called once HELLO is out, so that whatever
+ * the caller still has to gather for the request overlaps the spawner's
+ * answer.
+ */
+export async function runV2(
+  sock: OwnedFd, replies: ReplySource, head: Pick<V2Request, "path" | "handshakeTimeoutMs">, body: () => Omit<V2Request, "path" | "handshakeTimeoutMs">, events: V2Events,
+): Promise<{ outcome: Outcome; pid: number | null }> {
+  const send = recordSender(sock, head.handshakeTimeoutMs);
   // A spawner this process already talked to gets the request right behind
   // the HELLO: no round trip. A first contact waits for HELLO_ACK, because a
   // v1 spawner would read a pipelined request as its own records.
-  const known = knownSpawner(request.path, sock);
+  const known = knownSpawner(head.path, sock);
   await send(encodeHello());
+  const request: V2Request = { ...head, ...body() };
   const ack = known ?? (await readAck(replies, request.handshakeTimeoutMs));
   rememberSpawner(request.path, ack);
   checkLimits(ack, request);

@@ -3,19 +3,23 @@ import { FFIType, ptr } from "bun:ffi";
 import { lazySymbols } from "./library.ts";
 import { sysOnce, SystemError } from "./system-error.ts";
 import { EINTR } from "./errno-values.ts";
+import { POLLNVAL } from "./constants.ts";
 
 const c = lazySymbols({ poll: { args: [FFIType.ptr, FFIType.u64, FFIType.i32], returns: FFIType.i32 } });
 
-const POLLFD = { size: 8, fd: 0, events: 4, revents: 6 } as const;
+/** struct pollfd { int fd; short events; short revents; }: 8 bytes, read as an i32 (fd) and two i16 (events, revents). */
+const POLLFD_BYTES = 8;
 
 export class PollList {
   #bytes: Uint8Array;
-  #view: DataView;
+  #ints: Int32Array;
+  #shorts: Int16Array;
   #length = 0;
 
   constructor(capacity = 8) {
-    this.#bytes = new Uint8Array(POLLFD.size * capacity);
-    this.#view = new DataView(this.#bytes.buffer);
+    this.#bytes = new Uint8Array(POLLFD_BYTES * capacity);
+    this.#ints = new Int32Array(this.#bytes.buffer);
+    this.#shorts = new Int16Array(this.#bytes.buffer);
   }
 
   get length(): number {
@@ -28,25 +32,26 @@ export class PollList {
 
   /** Appends an entry and returns its index. */
   add(fd: number, events: number): number {
-    if (POLLFD.size * (this.#length + 1) > this.#bytes.length) {
+    if (POLLFD_BYTES * (this.#length + 1) > this.#bytes.length) {
       const bigger = new Uint8Array(this.#bytes.length * 2);
       bigger.set(this.#bytes);
       this.#bytes = bigger;
-      this.#view = new DataView(bigger.buffer);
+      this.#ints = new Int32Array(bigger.buffer);
+      this.#shorts = new Int16Array(bigger.buffer);
     }
-    const at = POLLFD.size * this.#length;
-    this.#view.setInt32(at + POLLFD.fd, fd, true);
-    this.#view.setInt16(at + POLLFD.events, events, true);
-    this.#view.setInt16(at + POLLFD.revents, 0, true);
+    const i = this.#length;
+    this.#ints[2 * i] = fd;
+    this.#shorts[4 * i + 2] = events;
+    this.#shorts[4 * i + 3] = 0;
     return this.#length++;
   }
 
   fd(index: number): number {
-    return this.#view.getInt32(POLLFD.size * index + POLLFD.fd, true);
+    return this.#ints[2 * index]!;
   }
 
   revents(index: number): number {
-    return this.#view.getUint16(POLLFD.size * index + POLLFD.revents, true);
+    return this.#shorts[4 * index + 3]! & 0xffff;
   }
 
   /**
@@ -64,4 +69,20 @@ export class PollList {
   tryWait(timeoutMs: number): number {
     return sysOnce(() => c().poll(ptr(this.#bytes), this.#length, timeoutMs));
   }
+}
+
+/**
+ * The open fds among 0..count-1, by one poll(2) with no events (a closed
+ * number comes back POLLNVAL); null when count is more than RLIMIT_NOFILE
+ * lets one poll take (EINVAL). A tight loop over one array: a fresh client
+ * asks this at every start.
+ */
+export function openFdsBelow(count: number): number[] | null {
+  const ints = new Int32Array(2 * count);
+  for (let fd = 0; fd < count; fd++) ints[2 * fd] = fd;
+  if (sysOnce(() => c().poll(ptr(ints), count, 0)) < 0) return null;
+  const shorts = new Int16Array(ints.buffer);
+  const open: number[] = [];
+  for (let fd = 0; fd < count; fd++) if ((shorts[4 * fd + 3]! & POLLNVAL) === 0) open.push(fd);
+  return open;
 }

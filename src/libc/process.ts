@@ -1,10 +1,10 @@
 // Processes: pidfds, waiting, signalling, resource limits and the calls a
 // process makes on itself right before exec.
-import { FFIType, ptr } from "bun:ffi";
+import { FFIType, ptr, type Pointer } from "bun:ffi";
 import { lazySymbols } from "./library.ts";
 import { OwnedFd } from "./owned-fd.ts";
 import { ESRCH } from "./errno-values.ts";
-import { sys, sysOrErrno, SystemError } from "./system-error.ts";
+import { lastErrno, sys, sysOrErrno, SystemError } from "./system-error.ts";
 import { SigInfo } from "./siginfo.ts";
 import { P_PIDFD, SYS } from "./constants.ts";
 
@@ -93,9 +93,15 @@ export function trySetLimit(resource: number, limit: Limit): number {
   return rc < 0 ? -rc : 0;
 }
 
-/** Every resource limit of this process, indexed by RLIMIT_* number. */
+/** Every resource limit of this process, indexed by RLIMIT_* number (one buffer, no per-call wrapping: a client pays this at every start). */
 export function getAllLimits(): Limit[] {
-  return RESOURCES.map((_, resource) => getLimit(resource));
+  const buffer = new BigUint64Array(2 * RESOURCES.length);
+  const base = ptr(buffer);
+  const getrlimit = c().getrlimit;
+  return RESOURCES.map((name, resource) => {
+    if (getrlimit(resource, (base + 16 * resource) as Pointer) !== 0) throw new SystemError("getrlimit", lastErrno(), name);
+    return { soft: buffer[2 * resource]!, hard: buffer[2 * resource + 1]! };
+  });
 }
 
 /** prctl(2) with integer arguments; throws on failure. */
