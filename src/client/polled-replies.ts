@@ -14,9 +14,8 @@ import { PollList } from "../libc/poll.ts";
 import { POLLIN } from "../libc/constants.ts";
 import { receiveRecord } from "../fdpass/seqpacket.ts";
 import { MAX_RECORD_BYTES } from "../protocol/limits.ts";
-import { concatBytes } from "../protocol/bytes.ts";
 import { ProtocolError } from "../protocol/errors.ts";
-import { ReplyTimeout, type RawReply, type ReplySource } from "./reply-source.ts";
+import { ReplyTimeout, restOf, type RawReply, type ReplySource } from "./reply-source.ts";
 import type { PollPump } from "./poll-pump.ts";
 
 const WAIT_SLICE_MS = 250;
@@ -64,15 +63,8 @@ export class PolledReplies implements ReplySource {
     }
   }
 
-  async rest(limit: number): Promise<Uint8Array> {
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (let reply = await this.nextRaw(); reply && total <= limit; reply = await this.nextRaw()) {
-      for (const fd of reply.fds) fd.close();
-      chunks.push(reply.data);
-      total += reply.data.length;
-    }
-    return concatBytes(chunks);
+  rest(limit: number): Promise<Uint8Array> {
+    return restOf(this, limit);
   }
 
   close(): void {

@@ -4,6 +4,7 @@
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import { closeAll } from "../libc/owned-fd.ts";
 import { decodeRecord, type WireRecord } from "../protocol/v2.ts";
+import { concatBytes } from "../protocol/bytes.ts";
 
 export class ReplyTimeout extends Error {
   constructor(ms: number) {
@@ -36,4 +37,16 @@ export async function nextRecord(source: ReplySource, timeoutMs?: number): Promi
     closeAll(reply.fds);
     throw error;
   }
+}
+
+/** Everything until end of file (or past `limit` bytes), undecoded, with any fds closed: ReplySource.rest. */
+export async function restOf(source: ReplySource, limit: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (let reply = await source.nextRaw(); reply && total <= limit; reply = await source.nextRaw()) {
+    closeAll(reply.fds);
+    chunks.push(reply.data);
+    total += reply.data.length;
+  }
+  return concatBytes(chunks);
 }

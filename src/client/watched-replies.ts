@@ -8,9 +8,8 @@ import { SystemError } from "../libc/system-error.ts";
 import { RecordReader } from "../fdpass/record-reader.ts";
 import { WatchCancelled } from "../fdwatch/fd-watcher.ts";
 import { MAX_RECORD_BYTES } from "../protocol/limits.ts";
-import { concatBytes } from "../protocol/bytes.ts";
 import { ProtocolError } from "../protocol/errors.ts";
-import { ReplyTimeout, type RawReply, type ReplySource } from "./reply-source.ts";
+import { ReplyTimeout, restOf, type RawReply, type ReplySource } from "./reply-source.ts";
 
 /** Replies carry at most this many fds (PTY_MASTER carries one). */
 const MAX_REPLY_FDS = 4;
@@ -58,15 +57,8 @@ export class WatchedReplies implements ReplySource {
     }
   }
 
-  async rest(limit: number): Promise<Uint8Array> {
-    const chunks: Uint8Array[] = [];
-    let total = 0;
-    for (let reply = await this.nextRaw(); reply && total <= limit; reply = await this.nextRaw()) {
-      for (const fd of reply.fds) fd.close();
-      chunks.push(reply.data);
-      total += reply.data.length;
-    }
-    return concatBytes(chunks);
+  rest(limit: number): Promise<Uint8Array> {
+    return restOf(this, limit);
   }
 
   close(): void {
