@@ -18,7 +18,7 @@ import { absoluteGrantPath } from "../client/grants.ts";
 import { SIGNALS, isFatalByDefault } from "../process/signals.ts";
 import { exitCodeForSpawnFailure } from "../protocol/outcome.ts";
 import { dieBySignal } from "./exit-like.ts";
-import { inheritableFds, isOpen } from "./forwarded-fds.ts";
+import { isOpen, scanFds } from "./forwarded-fds.ts";
 import { argumentBytes, environmentBytes } from "./process-bytes.ts";
 import { isRegularFile } from "./file-kind.ts";
 import { parseExecArgs, parseProtocol, UsageError, type ExecCliOptions } from "./exec-options.ts";
@@ -72,7 +72,8 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
   // pola-run's "a": a granted path can also become an argument, as the program will see it.
   const command = [...args.slice(options.commandIndex), ...grants.filter((g) => g.appendArg).map((g) => g.dest)];
   const fds = new Map<number, number>();
-  for (const { source, target } of options.fds.length > 0 ? options.fds : inheritableFds(status).map((fd) => ({ source: fd, target: fd }))) {
+  const scan = scanFds(status);
+  for (const { source, target } of options.fds.length > 0 ? options.fds : scan.inherited.map((fd) => ({ source: fd, target: fd }))) {
     if (!isOpen(source)) fail(`--fd ${source}: fd ${source} is not open`);
     if (fds.has(target)) fail(`--fd: target fd ${target} is given twice`);
     fds.set(target, source);
@@ -110,6 +111,7 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     handshakeTimeoutMs: options.handshakeSeconds !== undefined ? options.handshakeSeconds * 1000 : undefined,
     // This process has nothing else to do meanwhile: no poll thread.
     waitInThread: true,
+    eventLoopFd: scan.eventLoop,
     onStarted: () => letGoOf(fds),
     onStopped: (signal) => stopLike(signal),
     pty,

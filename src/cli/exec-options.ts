@@ -4,6 +4,7 @@
 // `portal-exec --help` render the same usage; citty itself is only loaded for
 // --help and --version, keeping it off the client's start-up path.
 import type { ArgsDef } from "citty";
+import { optionNumber } from "./option-number.ts";
 import { UsageError } from "./usage-error.ts";
 
 export const execArgs = {
@@ -172,8 +173,8 @@ export function parseProtocol(text: string, what: string): 1 | 2 {
 }
 
 function parseSeconds(text: string, what: string): number {
-  const n = Number(text);
-  if (text.trim() === "" || !Number.isFinite(n) || n < 0) throw new UsageError(`${what} needs a number of seconds, got '${text}'`);
+  const n = optionNumber(text);
+  if (n === null) throw new UsageError(`${what} needs a number of seconds, got '${text}'`);
   return n;
 }
 

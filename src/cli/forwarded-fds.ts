@@ -12,17 +12,36 @@
 import { closeOnExec, isOpen, readLink, readWholeFile } from "../libc/file.ts";
 import { openFdsBelow } from "../libc/poll.ts";
 
-const RUNTIME_FD_KINDS = new Set(["anon_inode:[eventpoll]", "anon_inode:[eventfd]"]);
+const EVENTPOLL = "anon_inode:[eventpoll]";
+const EVENTFD = "anon_inode:[eventfd]";
+const RUNTIME_FD_KINDS = new Set([EVENTPOLL, EVENTFD]);
 
-/** `status`: the text of /proc/self/status, when the caller has read it already. */
 export function inheritableFds(status?: string | null): number[] {
-  const fds: number[] = [];
+  return scanFds(status).inherited;
+}
+
+/**
+ * The fds an exec would hand on, and the runtime's event-loop (epoll) fd,
+ * which a client that waits in poll(2) on its own thread also waits on.
+ * `status`: the text of /proc/self/status, when the caller has read it already.
+ */
+export function scanFds(status?: string | null): { inherited: number[]; eventLoop: number | null } {
+  const inherited: number[] = [];
+  let eventLoop: number | null = null;
   for (const fd of openFds(fdTableSize(status))) {
     const cloexec = closeOnExec(fd);
     if (cloexec === null) continue;
-    if (!cloexec || (fd > 3 && !isRuntimeFd(fd))) fds.push(fd);
+    if (!cloexec) {
+      inherited.push(fd);
+      continue;
+    }
+    if (fd < 3) continue;
+    const kind = fdKind(fd);
+    if (kind === EVENTPOLL) eventLoop ??= fd;
+    // Up to 3 the flag tells: a close-on-exec fd there is the runtime's own.
+    else if (fd > 3 && !RUNTIME_FD_KINDS.has(kind)) inherited.push(fd);
   }
-  return fds;
+  return { inherited, eventLoop };
 }
 
 /** The open fds below `tableSize`: one syscall instead of an fcntl per number. */
@@ -42,11 +61,12 @@ function fdTableSize(given?: string | null): number {
   return Number(size[1]);
 }
 
-function isRuntimeFd(fd: number): boolean {
+/** What the kernel names the fd ("anon_inode:[eventpoll]", "pipe:[12]", a path); a runtime kind if it cannot say. */
+function fdKind(fd: number): string {
   try {
-    return RUNTIME_FD_KINDS.has(new TextDecoder().decode(readLink(`/proc/self/fd/${fd}`)));
+    return new TextDecoder().decode(readLink(`/proc/self/fd/${fd}`));
   } catch {
-    return true;
+    return EVENTFD;
   }
 }
 

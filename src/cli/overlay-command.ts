@@ -1,5 +1,6 @@
 // portal overlay build DIR -o IMAGE
 // portal overlay run IMAGE [--socket PATH] [--upper DIR] [--spawner PATH] [-- SPAWNER OPTIONS...]
+import { optionNumber } from "./option-number.ts";
 import { defaultSocketPath } from "../protocol/socket-name.ts";
 import { defineCommand, parseArgs, type ArgsDef } from "citty";
 import { buildImage } from "../overlay/squashfs-image.ts";
@@ -41,8 +42,9 @@ const buildDefinition = defineCommand({
     await reportingFailures(async () => {
       let time: number | undefined;
       if (args.time !== undefined) {
-        time = Number(args.time);
-        if (!Number.isInteger(time) || time < 0) throw new OverlayError(`--time needs whole seconds since the epoch, got '${args.time}'`);
+        const parsed = optionNumber(String(args.time), { integer: true });
+        if (parsed === null) throw new OverlayError(`--time needs whole seconds since the epoch, got '${args.time}'`);
+        time = parsed;
       }
       const built = await buildImage(args.dir, args.output, { time });
       say(`wrote ${built.image} (${built.bytes} bytes)`);
@@ -75,8 +77,8 @@ const runDefinition: Command = {
     const args = parseArgs(cut < 0 ? rawArgs : rawArgs.slice(0, cut), runArgs);
     const spawnerArgs = cut < 0 ? [] : rawArgs.slice(cut + 1);
     await reportingFailures(async () => {
-      const readySeconds = args["ready-timeout"] === undefined ? 30 : Number(args["ready-timeout"]);
-      if (!(readySeconds > 0)) throw new OverlayError(`--ready-timeout needs a number of seconds, got '${args["ready-timeout"]}'`);
+      const readySeconds = args["ready-timeout"] === undefined ? 30 : optionNumber(String(args["ready-timeout"]), { aboveMin: true });
+      if (readySeconds === null) throw new OverlayError(`--ready-timeout needs a number of seconds, got '${args["ready-timeout"]}'`);
       const running = await startOverlay({
         image: String(args.image),
         socket: args.socket ?? defaultSocketPath(),

@@ -5,6 +5,7 @@
 // --cwd / --no-cwd / --copy-cwd, as pola-run does; the last one also sets
 // the program's cwd. Pure: the caller's cwd comes in, nothing is looked up.
 // Paths are bytes; here they travel as latin1 strings (one char per byte).
+import { optionNumber } from "./option-number.ts";
 import { UsageError } from "./exec-options.ts";
 
 export { UsageError };
@@ -127,8 +128,8 @@ export function parsePolaRunArgs(args: readonly Uint8Array[], caller: { cwd: Uin
         plan.oneShot = true;
         break;
       case "--timeout": {
-        const seconds = Number(new TextDecoder().decode(value!));
-        if (value!.length === 0 || !Number.isFinite(seconds) || seconds < 0) throw new UsageError(`--timeout needs a number of seconds, got '${new TextDecoder().decode(value!)}'`);
+        const seconds = optionNumber(new TextDecoder().decode(value!));
+        if (seconds === null) throw new UsageError(`--timeout needs a number of seconds, got '${new TextDecoder().decode(value!)}'`);
         plan.timeoutSeconds = seconds;
         break;
       }

@@ -16,6 +16,7 @@ import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.t
 import { createLogger, parseLogLevel, SYSLOG, writeLines } from "./log.ts";
 import { argumentBytes } from "./process-bytes.ts";
 import { repeated, splitAtCommand } from "./split-command.ts";
+import { optionNumber } from "./option-number.ts";
 import { UsageError, usageMessage } from "./usage-error.ts";
 import { HELP_ARGS, VERSION_ARGS, showUsage } from "./usage.ts";
 import { printVersion } from "./version.ts";
@@ -62,10 +63,8 @@ function resolveOrFail(value: string, kind: "user" | "group"): number {
 
 function number(text: string | undefined, what: string, fallback: number, { min = 0, integer = false } = {}): number {
   if (text === undefined) return fallback;
-  const n = Number(text);
-  if (text.trim() === "" || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-    throw new UsageError(`--${what} must be a number >= ${min}, got '${text}'`);
-  }
+  const n = optionNumber(text, { min, integer });
+  if (n === null) throw new UsageError(`--${what} must be a number >= ${min}, got '${text}'`);
   return n;
 }
 

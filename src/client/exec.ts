@@ -78,6 +78,13 @@ export interface ExecOptions {
   onStopped?: (signal: number) => void;
   /** Other fds to serve while waiting (with `waitInThread`): portal-exec's terminal relay. */
   pump?: PollPump;
+  /**
+   * With `waitInThread`: the runtime's own event-loop fd (Bun's epoll fd),
+   * waited on too, so that a signal handler (or anything else the runtime
+   * has to run) never waits out the time slice of a wait that began just
+   * before the signal, or while another thread took it.
+   */
+  eventLoopFd?: number | null;
 }
 
 /** The terminal a program gets (see ExecOptions.pty). */
@@ -151,7 +158,7 @@ export function start(options: ExecOptions): RemoteProcess {
       if (options.pty && protocol === 1) throw new PortalError("usage", "a terminal needs protocol 2");
       const path = options.socket ?? defaultSocketPath();
       sock = await connectToSpawner({ path, wait: options.waitForSocket ?? false, onWaiting: options.onWaiting });
-      const replies: ReplySource = options.waitInThread ? new PolledReplies(sock, options.pump ?? null) : new WatchedReplies(sock);
+      const replies: ReplySource = options.waitInThread ? new PolledReplies(sock, options.pump ?? null, options.eventLoopFd ?? null) : new WatchedReplies(sock);
       try {
         const args = options.args.map(toBytes);
         const environment = () => {

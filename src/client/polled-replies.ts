@@ -26,9 +26,17 @@ export class PolledReplies implements ReplySource {
   readonly #poll = new PollList(4);
   #ended = false;
 
+  /**
+   * `eventLoopFd`: the runtime's own epoll fd (see ExecOptions.eventLoopFd).
+   * It turns readable when the runtime has work for this thread, such as a
+   * signal handler to run after the signal landed on another of its threads
+   * or just before the wait began: the wait then ends at once, instead of
+   * after its time slice.
+   */
   constructor(
     private readonly sock: OwnedFd,
     private readonly pump: PollPump | null = null,
+    private readonly eventLoopFd: number | null = null,
   ) {}
 
   async nextRaw(timeoutMs?: number): Promise<RawReply | null> {
@@ -56,6 +64,7 @@ export class PolledReplies implements ReplySource {
       this.#poll.add(this.sock.fd, POLLIN);
       const extra = this.pump?.watched() ?? [];
       for (const { fd, events } of extra) this.#poll.add(fd, events);
+      if (this.eventLoopFd !== null) this.#poll.add(this.eventLoopFd, POLLIN);
       const ready = this.#poll.wait(Math.ceil(Math.min(WAIT_SLICE_MS, left)));
       if (this.pump && extra.length > 0) this.pump.ready(extra.map((_, i) => (ready === "interrupted" ? 0 : this.#poll.revents(i + 1))));
       // Let signal handlers (and anything else queued) run before waiting again.
