@@ -5,6 +5,7 @@
 // --help and --version, keeping it off the client's start-up path.
 import type { ArgsDef } from "citty";
 import { optionNumber } from "./option-number.ts";
+import { walkOptions } from "./split-command.ts";
 import { UsageError } from "./usage-error.ts";
 
 export const execArgs = {
@@ -62,41 +63,25 @@ export interface ExecCliOptions {
 
 export { UsageError };
 
-const WITH_VALUE = new Set([
-  "socket", "protocol", "timeout", "fd", "env", "unset-env", "cwd", "handshake-timeout",
-  "grant", "grant-rw", "grant-at", "grant-rw-at", "grant-arg", "grant-rw-arg",
-]);
-const ALIASES: Record<string, string> = { s: "socket", h: "help" };
-
 /** Parses `args` (bytes, so values such as --cwd and --env stay exact). */
 export function parseExecArgs(args: readonly Uint8Array[]): ExecCliOptions {
   const options: ExecCliOptions = {
     oneShot: false, fds: [], clearEnv: false, setEnv: [], unsetEnv: [], grants: [], grantStd: false, help: false, version: false, commandIndex: args.length,
   };
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-  let i = 0;
-  for (; i < args.length; i++) {
-    const text = decode(args[i]!);
-    if (text === "--") {
-      i++;
-      break;
-    }
-    if (!text.startsWith("-") || text === "-") break;
-    const eq = text.indexOf("=");
-    const rawName = text.startsWith("--") ? text.slice(2, eq > 0 ? eq : undefined) : text.slice(1);
-    const name = ALIASES[rawName] ?? rawName;
-    if (!(name in execArgs)) throw new UsageError(`unknown option '${text}' (options come before the command; use -- to end them)`);
-    let value: Uint8Array | undefined;
-    if (WITH_VALUE.has(name)) {
-      if (text.startsWith("--") && eq > 0) value = args[i]!.subarray(new TextEncoder().encode(text.slice(0, eq + 1)).length);
-      else if (i + 1 < args.length) value = args[++i];
-      else throw new UsageError(`option '${text}' needs a value`);
-    } else if (eq > 0) {
-      throw new UsageError(`option '--${name}' takes no value`);
-    }
-    apply(options, name, value, decode);
-  }
-  options.commandIndex = i;
+  options.commandIndex = walkOptions(
+    args,
+    execArgs,
+    ({ name, text, value }) => {
+      const takesValue = execArgs[name as keyof typeof execArgs].type === "string";
+      if (takesValue && value === undefined) throw new UsageError(`option '${text}' needs a value`);
+      if (!takesValue && text.startsWith("--") && text.includes("=")) throw new UsageError(`option '--${name}' takes no value`);
+      apply(options, name, value, decode);
+    },
+    (text) => {
+      throw new UsageError(`unknown option '${text}' (options come before the command; use -- to end them)`);
+    },
+  );
   return options;
 }
 

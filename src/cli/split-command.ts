@@ -3,39 +3,86 @@
 // argument that is not an option of ours, or at "--".
 import type { ArgsDef } from "citty";
 
+/** One option as it stood: its name (aliases resolved), its text, and its value as bytes (exact). */
+export interface OptionSeen {
+  name: string;
+  text: string;
+  value: Uint8Array | undefined;
+  /** The words it took from argv (itself, and its value when separate). */
+  words: string[];
+}
+
+/**
+ * The one option walker of our commands: options (as `def` names them,
+ * with aliases, `--name=value` and `--name value`) end at the first
+ * argument that is not one, or at "--". Values stay bytes. Returns where
+ * the command starts; `unknown` says what to do with an option `def` lacks
+ * (throw, or keep going).
+ */
+export function walkOptions(
+  args: readonly Uint8Array[],
+  def: ArgsDef,
+  seen: (option: OptionSeen) => void,
+  unknown: (text: string) => void,
+  { negations = false }: { negations?: boolean } = {},
+): number {
+  const { known, takesValue } = optionNames(def);
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  let i = 0;
+  for (; i < args.length; i++) {
+    const text = decode(args[i]!);
+    if (text === "--") return i + 1;
+    if (!text.startsWith("-") || text === "-") return i;
+    const eq = text.startsWith("--") ? text.indexOf("=") : -1;
+    const raw = text.startsWith("--") ? text.slice(2, eq > 0 ? eq : undefined) : text.slice(1);
+    // citty reads --no-X as X false; walkers that hand options to citty accept that form.
+    const name = known.get(raw) ?? (negations && raw.startsWith("no-") ? known.get(raw.slice(3)) : undefined);
+    if (name === undefined) {
+      unknown(text);
+      continue;
+    }
+    let value: Uint8Array | undefined;
+    const words = [text];
+    if (takesValue.has(name) && eq > 0) value = args[i]!.subarray(new TextEncoder().encode(text.slice(0, eq + 1)).length);
+    else if (takesValue.has(name) && i + 1 < args.length) {
+      value = args[++i];
+      words.push(decode(value!));
+    }
+    seen({ name, text, value, words });
+  }
+  return i;
+}
+
+/** Every name and alias of `def`, mapped to its option's name; which of them take a value. */
+function optionNames(def: ArgsDef): { known: Map<string, string>; takesValue: Set<string> } {
+  const known = new Map<string, string>();
+  const takesValue = new Set<string>();
+  for (const [name, spec] of Object.entries(def)) {
+    if (spec.type === "positional") continue;
+    for (const n of [name, ...([] as string[]).concat((spec as { alias?: string | string[] }).alias ?? [])]) known.set(n, name);
+    if (spec.type === "string" || spec.type === "enum") takesValue.add(name);
+  }
+  return { known, takesValue };
+}
+
+/** Options for citty's parseArgs, the command after them, and the unknown ones (walkOptions). */
 export function splitAtCommand(
   args: readonly Uint8Array[],
   def: ArgsDef,
 ): { options: string[]; command: Uint8Array[]; unknown: string[] } {
-  const takesValue = new Set<string>();
-  const known = new Set<string>();
-  for (const [name, spec] of Object.entries(def)) {
-    if (spec.type === "positional") continue;
-    const names = [name, ...([] as string[]).concat((spec as { alias?: string | string[] }).alias ?? [])];
-    for (const n of names) {
-      known.add(n);
-      if (spec.type === "string" || spec.type === "enum") takesValue.add(n);
-    }
-  }
   const options: string[] = [];
   const unknown: string[] = [];
-  let i = 0;
-  for (; i < args.length; i++) {
-    const text = new TextDecoder().decode(args[i]!);
-    if (text === "--") {
-      i++;
-      break;
-    }
-    if (!text.startsWith("-") || text === "-") break;
-    const name = text.replace(/^--?/, "").split("=")[0]!;
-    options.push(text);
-    if (!known.has(name) && !known.has(name.replace(/^no-/, ""))) {
+  const start = walkOptions(
+    args,
+    def,
+    (option) => options.push(...option.words),
+    (text) => {
+      options.push(text);
       unknown.push(text);
-      continue;
-    }
-    if (takesValue.has(name) && !text.includes("=") && i + 1 < args.length) options.push(new TextDecoder().decode(args[++i]!));
-  }
-  return { options, command: args.slice(i), unknown };
+    },
+    { negations: true },
+  );
+  return { options, command: args.slice(start), unknown };
 }
 
 /** Every value of a repeatable option (citty keeps only the last one). */
