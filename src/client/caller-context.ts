@@ -15,7 +15,7 @@
 // something lowered them in between, as `(ulimit -Sn 64; exec cmd)` would).
 import { closeOnExec, readWholeFile } from "../libc/file.ts";
 import { getAllLimits, getPid, RLIMIT_NOFILE, UNLIMITED, type Limit } from "../libc/process.ts";
-import { blockedSignals, currentAction } from "../libc/signal.ts";
+import { blockedSignals, ignoredSignals as ignoredSignalsNow } from "../libc/signal.ts";
 import { signalBit } from "../libc/sigset.ts";
 import type { ProcessContext } from "../protocol/context.ts";
 
@@ -72,14 +72,13 @@ export function procText(path: string): string | null {
  * thread's: the thread that runs our JS and would spawn.
  */
 function signalState(given: string | null | undefined): { ignored: bigint; blocked: bigint } {
-  const status = given ?? procText("/proc/self/status");
-  const field = (name: string) => status && new RegExp(`^${name}:\\s*([0-9a-f]{16})$`, "m").exec(status)?.[1];
+  // A library caller asks at every request: a kept answer and one sigprocmask beat reading /proc.
+  if (given === undefined) return { ignored: ignoredSignalsNow(), blocked: blockedSignals() };
+  const field = (name: string) => given && new RegExp(`^${name}:\\s*([0-9a-f]{16})$`, "m").exec(given)?.[1];
   const ignored = field("SigIgn");
   const blocked = field("SigBlk");
   if (ignored && blocked) return { ignored: BigInt(`0x${ignored}`), blocked: BigInt(`0x${blocked}`) };
-  let set = 0n;
-  for (let signal = 1; signal <= 64; signal++) if (currentAction(signal)?.disposition === "ignore") set |= signalBit(signal);
-  return { ignored: set, blocked: blockedSignals() };
+  return { ignored: ignoredSignalsNow(), blocked: blockedSignals() };
 }
 
 /** The signals a program this process ran would find ignored (see callerContext), from /proc/self/status. */

@@ -16,6 +16,7 @@ const c = lazySymbols({
   open: { args: [p, i32, u32], returns: i32 },
   read: { args: [i32, p, u64], returns: i64 },
   pread: { args: [i32, p, u64, i64], returns: i64 },
+  pwrite: { args: [i32, p, u64, i64], returns: i64 },
   write: { args: [i32, p, u64], returns: i64 },
   fcntl: { args: [i32, i32, i64], returns: i32 },
   pipe2: { args: [p, i32], returns: i32 },
@@ -79,6 +80,13 @@ export function tryRead(fd: number, buffer: Uint8Array, offset = 0): number {
 /** Reads at file position `position` (the fd's own offset is left alone). */
 export function readAt(fd: number, buffer: Uint8Array, position: number): number {
   return Number(sys("pread", () => c().pread(fd, ptr(buffer), buffer.length, position), `fd ${fd}`));
+}
+
+/** Writes all of `bytes` at file position `position` (the fd's own offset is left alone). */
+export function writeAt(fd: number, bytes: Uint8Array, position: number): void {
+  for (let done = 0; done < bytes.length; ) {
+    done += Number(sys("pwrite", () => c().pwrite(fd, ptr(bytes, done), bytes.length - done, position + done), `fd ${fd}`));
+  }
 }
 
 /** Bytes written, or "again" on a full non-blocking fd. */

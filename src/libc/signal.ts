@@ -38,6 +38,7 @@ export function currentAction(signal: number): SavedAction | null {
 }
 
 export function restoreAction(saved: SavedAction): void {
+  ignoredCache = null;
   sys("sigaction", () => c().sigaction(saved.signal, ptr(saved.bytes), null), `signal ${saved.signal}`);
 }
 
@@ -46,6 +47,7 @@ export function restoreAction(saved: SavedAction): void {
  * signals that cannot be changed (SIGKILL, SIGSTOP, and the C library's own).
  */
 export function setDisposition(signal: number, disposition: "default" | "ignore"): boolean {
+  ignoredCache = null;
   const bytes = new Uint8Array(SIGACTION.size);
   new DataView(bytes.buffer).setBigUint64(SIGACTION.handler, disposition === "ignore" ? SIG_IGN : SIG_DFL, true);
   return sysOrErrno(() => c().sigaction(signal, ptr(bytes), null)) === 0;
@@ -64,4 +66,21 @@ export function changeBlockedSignals(how: number, set: bigint): bigint {
   const old = new Uint8Array(SIGSET_BYTES);
   sys("sigprocmask", () => c().sigprocmask(how, ptr(bytes), ptr(old)));
   return readSigset(old);
+}
+
+let ignoredCache: bigint | null = null;
+
+/**
+ * The signals this process ignores (SIG_IGN), bit n-1 for signal n. Asked
+ * once (64 sigaction calls) and then kept: only a sigaction sets SIG_IGN,
+ * and every one of ours goes through this module, which forgets the answer;
+ * the runtime's own process.on() installs handlers, never SIG_IGN.
+ */
+export function ignoredSignals(): bigint {
+  if (ignoredCache === null) {
+    let set = 0n;
+    for (let signal = 1; signal <= 64; signal++) if (currentAction(signal)?.disposition === "ignore") set |= 1n << BigInt(signal - 1);
+    ignoredCache = set;
+  }
+  return ignoredCache;
 }

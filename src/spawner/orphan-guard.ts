@@ -1,40 +1,51 @@
 // Nothing outlives its spawner. A tiny watchdog (a /bin/sh script, started
-// once per server) learns the process group of every running program over
-// a pipe; when the pipe reaches end-of-file, because the spawner is gone
-// (SIGKILL and crashes included) or closed it, the watchdog sends each group
-// still listed SIGTERM and SIGCONT, waits the kill grace, then SIGKILL.
+// once per server) holds the read end of a pipe nobody writes to: when it
+// reaches end-of-file, because the spawner is gone (SIGKILL and crashes
+// included) or closed it, the watchdog reads the list of program groups
+// still running from a memfd the spawner keeps up to date, sends each
+// SIGTERM and SIGCONT, waits the kill grace, then SIGKILL.
 // docs/lifetime.md explains why this design and not pdeathsig or cgroups.
+//
+// The list is one fixed-width line per slot ("   12345\n", blank when free),
+// each written in place with one pwrite: no wake-up of the watchdog per
+// program (a pipe line per start and end cost the spawner ~0.1 ms of CPU a
+// request), and a spawner killed at any moment leaves whole lines.
 //
 // The watchdog also holds the spawner's lock file open (fd 3): a restarted
 // spawner on the same socket waits for that lock, so it never starts next to
 // programs of its predecessor that are still being ended.
 import type { OwnedFd } from "../libc/owned-fd.ts";
-import { openFile, pipe, setNonBlocking, tryLockExclusive, writeFrom } from "../libc/file.ts";
+import { duplicate, memFd, openFile, pipe, tryLockExclusive, writeAt } from "../libc/file.ts";
 import { SpawnPlan, canCloseFrom } from "../libc/spawn.ts";
 import { ALL_SIGNALS } from "../libc/sigset.ts";
 import { O_CREAT, O_RDWR, O_WRONLY } from "../libc/constants.ts";
 import { ChildProcess } from "../process/child.ts";
 import type { Logger } from "./logger.ts";
 
-// Groups are kept as " 12 34 " so a pgid is removed with two expansions and
-// no fork. kill -15 -PGID signals a whole group in dash and busybox alike.
+// stdin: the pipe (end of file: the spawner is gone); fd 4: the list, read
+// from its start (the spawner writes with pwrite, so the shared offset is 0).
+// kill -15 -PGID signals a whole group in dash and busybox alike.
 const WATCHDOG = `
-groups=' '
-while IFS=' ' read -r op pg; do
-  case $op in
-    +) groups="$groups$pg " ;;
-    -) case $groups in *" $pg "*) groups="\${groups%%" $pg "*} \${groups#*" $pg "}" ;; esac ;;
-  esac
-done
-[ "$groups" = ' ' ] && exit 0
+while read -r _; do :; done
+groups=
+while read -r pg; do [ -n "$pg" ] && groups="$groups $pg"; done <&4
+[ -z "$groups" ] && exit 0
 for pg in $groups; do kill -15 -$pg; kill -18 -$pg; done 2>/dev/null
 sleep "$1"
 for pg in $groups; do kill -9 -$pg; done 2>/dev/null
 exit 0
 `;
 
+/** One slot of the list: a pgid right-aligned in 11 characters, and a newline. */
+const SLOT_BYTES = 12;
+const BLANK = new TextEncoder().encode(`${" ".repeat(SLOT_BYTES - 1)}\n`);
+
 export class OrphanGuard {
-  readonly #groups = new Set<number>();
+  /** pgid -> its slot in the list. */
+  readonly #slots = new Map<number, number>();
+  readonly #free: number[] = [];
+  #nextSlot = 0;
+  readonly #list: OwnedFd = memFd("portal-groups");
   #pipe: OwnedFd | null = null;
   #watchdog: ChildProcess | null = null;
   #stopped = false;
@@ -48,13 +59,18 @@ export class OrphanGuard {
   }
 
   add(pgid: number): void {
-    this.#groups.add(pgid);
-    this.#send(`+ ${pgid}\n`);
+    if (this.#slots.has(pgid)) return;
+    const slot = this.#free.pop() ?? this.#nextSlot++;
+    this.#slots.set(pgid, slot);
+    this.#write(slot, new TextEncoder().encode(`${String(pgid).padStart(SLOT_BYTES - 1)}\n`));
   }
 
   remove(pgid: number): void {
-    if (!this.#groups.delete(pgid)) return;
-    this.#send(`- ${pgid}\n`);
+    const slot = this.#slots.get(pgid);
+    if (slot === undefined) return;
+    this.#slots.delete(pgid);
+    this.#write(slot, BLANK);
+    this.#free.push(slot);
   }
 
   /** Ends the watchdog: it terminates whatever groups are still listed, then exits. */
@@ -63,18 +79,31 @@ export class OrphanGuard {
     this.#pipe?.close();
     this.#pipe = null;
     await this.#watchdog?.exited.catch(() => {});
+    this.#list.close();
     this.lock?.close();
+  }
+
+  #write(slot: number, line: Uint8Array): void {
+    try {
+      writeAt(this.#list.fd, line, slot * SLOT_BYTES);
+    } catch (error) {
+      // A memfd write fails only without memory: the group goes untracked.
+      this.log.warn(`the watchdog's list: ${(error as Error).message}; a program group may not be tracked`);
+    }
   }
 
   #start(): void {
     const [readEnd, writeEnd] = pipe();
     try {
-      // The script's read blocks; our end must never block the spawner.
-      setNonBlocking(writeEnd.fd, true);
+      // Above every target first, so that no dup2 below overwrites a source still to be copied.
+      using lock = this.lock ? duplicate(this.lock.fd, 10) : null;
+      using list = duplicate(this.#list.fd, 10);
       const plan = new SpawnPlan().newSession().defaultSignals(ALL_SIGNALS).signalMask(0n);
       plan.dup2(readEnd.fd, 0).open(1, "/dev/null", O_WRONLY).open(2, "/dev/null", O_WRONLY);
-      if (this.lock) plan.dup2(this.lock.fd, 3);
-      if (canCloseFrom()) plan.closeFrom(this.lock ? 4 : 3);
+      if (lock) plan.dup2(lock.fd, 3);
+      else plan.open(3, "/dev/null", O_WRONLY);
+      plan.dup2(list.fd, 4);
+      if (canCloseFrom()) plan.closeFrom(5);
       const grace = String(Math.max(1, Math.ceil(this.graceMs / 1000)));
       const pid = plan.spawn(Buffer.from("/bin/sh"), ["sh", "-c", WATCHDOG, "portal-watchdog", grace].map((s) => Buffer.from(s)), [Buffer.from("PATH=/usr/bin:/bin")]);
       if (pid < 0) throw new Error(`cannot start the watchdog (/bin/sh): errno ${-pid}`);
@@ -88,7 +117,6 @@ export class OrphanGuard {
     } finally {
       readEnd.close();
     }
-    for (const pgid of this.#groups) this.#send(`+ ${pgid}\n`);
   }
 
   #onExit(watchdog: ChildProcess): void {
@@ -97,16 +125,6 @@ export class OrphanGuard {
     this.#pipe?.close();
     this.#pipe = null;
     this.#start();
-  }
-
-  #send(line: string): void {
-    if (!this.#pipe) return;
-    try {
-      if (writeFrom(this.#pipe.fd, Buffer.from(line)) === "again") this.log.warn("the watchdog's pipe is full; a program group may not be tracked");
-    } catch (error) {
-      // EPIPE: the watchdog is gone; #onExit starts a new one with every group.
-      this.log.debug(`watchdog pipe: ${(error as Error).message}`);
-    }
   }
 }
 
