@@ -278,3 +278,21 @@ describe("a spawner that refuses while the request is still arriving", () => {
     await served;
   });
 });
+
+describe("a supervised program whose client dies at once", () => {
+  test("clients with a terminal, SIGKILLed right after their program started, never take the spawner down", async () => {
+    const socket = scratch.path("portal.sock");
+    const spawner = await startSpawner(scratch, socket, ["--socket", socket]);
+    for (let round = 0; round < 12; round++) {
+      const client = startExec(scratch, ["--socket", socket, "--pty", "--", "/bin/sh", "-c", "echo up; exec cat"], { stdin: "pipe" });
+      await client.stdout.waitFor(/up/);
+      // The spawner ends the program through its supervisor, which may be gone before it reads the word.
+      client.proc.kill("SIGKILL");
+      await client.proc.exited;
+    }
+    expect((await exec({ socket, args: ["/bin/sh", "-c", "exit 4"], env: ["PATH=/usr/bin:/bin"], fds: [] })).exitCode).toBe(4);
+    expect(spawner.proc.exitCode).toBeNull();
+    expect(spawner.proc.signalCode).toBeNull();
+    expect(spawner.stderr.text).not.toContain("ECONNRESET");
+  });
+});

@@ -152,6 +152,8 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   };
   process.on("SIGINT", () => void stop("SIGINT"));
   process.on("SIGTERM", () => void stop("SIGTERM"));
+  // A promise nobody awaited that failed is a bug of ours, but never a reason to drop every client: say so and serve on.
+  process.on("unhandledRejection", (reason) => log.error(`internal error, kept serving: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
   if (readyFd !== null) notifyReadyFd(readyFd);
   if (process.env.NOTIFY_SOCKET) {
     sdNotify(process.env.NOTIFY_SOCKET, `READY=1\nSTATUS=listening on ${where}\nMAINPID=${process.pid}\n`);

@@ -180,7 +180,7 @@ function spawnFailed(stage: SpawnStage, errno: number, message: string, path: Ui
 function supervise(pid: number, hooks: LaunchHooks): ChildProcess {
   const child = ChildProcess.adopt(pid);
   hooks.onGroup(pid);
-  void child.exited.finally(() => hooks.onGroupGone(pid));
+  void child.exited.finally(() => hooks.onGroupGone(pid)).catch(() => {});
   return child;
 }
 
@@ -338,9 +338,16 @@ function followSupervisor(
   const exited = (async (): Promise<Outcome> => {
     try {
       for (;;) {
-        const result = await reader.next(64 * 1024, 4);
-        if (result.kind !== "record") break;
-        const event = JSON.parse(new TextDecoder().decode(result.data)) as SupervisorEvent;
+        // A supervisor that died with our command unread resets the socket (ECONNRESET): that too ends its reports.
+        const result = await reader.next(64 * 1024, 4).catch(() => null);
+        if (result?.kind !== "record") break;
+        let event: SupervisorEvent;
+        try {
+          event = JSON.parse(new TextDecoder().decode(result.data)) as SupervisorEvent;
+        } catch {
+          closeAll(result.fds);
+          break;
+        }
         const [fd] = result.fds;
         switch (event.event) {
           case "pty":
@@ -372,7 +379,8 @@ function followSupervisor(
     const ended = await supervisor.exited;
     return failure ?? ended;
   })();
-  void exited.then((outcome) => resolveStarted({ outcome }));
+  // (exited never rejects; the catch keeps any future path from crashing the spawner on an unhandled rejection.)
+  void exited.then((outcome) => resolveStarted({ outcome })).catch(() => {});
   return {
     started,
     exited,

@@ -110,7 +110,7 @@ export class OrphanGuard {
       const watchdog = ChildProcess.adopt(pid);
       this.#watchdog = watchdog;
       this.#pipe = writeEnd;
-      void watchdog.exited.then(() => this.#onExit(watchdog));
+      void watchdog.exited.catch(() => {}).then(() => this.#onExit(watchdog));
     } catch (error) {
       writeEnd.close();
       throw error;

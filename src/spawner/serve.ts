@@ -139,7 +139,7 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
       sandbox: options.sandbox ?? false,
       track: (program) => {
         programs.add(program);
-        void program.exited.finally(() => programs.delete(program));
+        void program.exited.finally(() => programs.delete(program)).catch(() => {});
       },
       groups: { onGroup: (pgid) => guard?.add(pgid), onGroupGone: (pgid) => guard?.remove(pgid) },
       log,
