@@ -7,7 +7,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, Scratch, waitFor } from "./helpers/harness.ts";
 import { baseEnv, startSpawner, type SpawnerProc } from "./helpers/trust-processes.ts";
-import { TmuxTerminal, whyNoTmux } from "./helpers/tmux.ts";
+import { killAllTerminals, TmuxTerminal, whyNoTmux } from "./helpers/tmux.ts";
 
 setDefaultTimeout(90_000);
 
@@ -29,7 +29,7 @@ describe.skipIf(unavailable !== null)("portal-exec in a terminal", () => {
     spawner = await startSpawner(scratch, socket, ["--socket", socket, "--log-level", "debug"]);
   });
   afterAll(async () => {
-    terminal?.kill();
+    killAllTerminals();
     await scratch.cleanup();
   });
 
@@ -200,7 +200,7 @@ describe.skipIf(unavailable !== null || process.getuid?.() !== 0)("a terminal in
   const scratch = new Scratch();
   let terminal: TmuxTerminal | null = null;
   afterAll(async () => {
-    terminal?.kill();
+    killAllTerminals();
     await scratch.cleanup();
   });
 

@@ -5,6 +5,8 @@
 import { waitFor } from "./harness.ts";
 
 let sessions = 0;
+/** Every server started and not yet killed: killAllTerminals() ends them, whatever the tests did. */
+const running = new Set<TmuxTerminal>();
 
 export class TmuxTerminal {
   readonly #server: string;
@@ -17,6 +19,7 @@ export class TmuxTerminal {
   static async start(options: { cwd: string; env: Record<string, string | undefined>; cols?: number; rows?: number }): Promise<TmuxTerminal> {
     const server = `portal-test-${process.pid}-${++sessions}`;
     const terminal = new TmuxTerminal(server);
+    running.add(terminal);
     const env = Object.entries({ ...options.env, PS1: "$ ", TERM: "xterm" }).flatMap(([k, v]) => (v === undefined ? [] : ["-e", `${k}=${v}`]));
     terminal.#tmux(["new-session", "-d", "-s", "t", "-x", String(options.cols ?? 100), "-y", String(options.rows ?? 30), "-c", options.cwd, ...env, "bash --norc --noprofile -i"]);
     // bash sets its own PS1 for an interactive shell whatever the environment says.
@@ -95,8 +98,14 @@ export class TmuxTerminal {
   }
 
   kill(): void {
+    running.delete(this);
     Bun.spawnSync(["tmux", "-L", this.#server, "kill-server"], { stdio: ["ignore", "ignore", "ignore"] });
   }
+}
+
+/** Ends every terminal still running (for afterAll, so a failed test leaves no tmux server behind). */
+export function killAllTerminals(): void {
+  for (const terminal of [...running]) terminal.kill();
 }
 
 export function whyNoTmux(): string | null {
