@@ -29,6 +29,15 @@ function coresGoToCwd(): boolean {
 
 const cores = (dir: string) => readdirSync(dir).filter((name) => name.startsWith("core"));
 
+/**
+ * Runs a client in a process group of its own, in our session. The kernel
+ * discards SIGTSTP for an orphaned group (one whose members have no parent
+ * in another group of the session); a test runner started detached (setsid,
+ * or a shell that has gone) is in one, and so would its clients be. A group
+ * whose parent (this runner) is in the same session is never orphaned.
+ */
+const OWN_GROUP = ["perl", "-e", "setpgrp(0, 0); exec @ARGV or die", "--"];
+
 describe("death by signal", () => {
   test("a program killed by SIGSEGV makes portal-exec die by SIGSEGV, without a core file", async () => {
     const { socket } = await startSpawner(scratch, ["--socket", scratch.path("portal.sock")]);
@@ -87,7 +96,7 @@ describe("signals sent to portal-exec reach the program", () => {
   test("SIGTSTP stops the program and then the client; SIGCONT resumes both", async () => {
     const { socket } = await startSpawner(scratch, ["--socket", scratch.path("portal.sock")]);
     // No fork loop: a shell stopped inside vfork() waits in state D, not T.
-    const client = startExec(scratch, ["--socket", socket, "sh", "-c", "echo ready $$; exec sleep 1000"]);
+    const client = startExec(scratch, ["--socket", socket, "sh", "-c", "echo ready $$; exec sleep 1000"], { wrapper: OWN_GROUP });
     const pid = Number((await client.stdout.waitFor(/^ready (\d+)\n/, "the program to start"))[1]);
     groups.add(pid);
 
@@ -111,7 +120,8 @@ describe("Ctrl-Z", () => {
   test("the client stops with SIGTSTP, as a direct run would (a shell reports 148, not 147 for SIGSTOP)", async () => {
     const { socket } = await startSpawner(scratch, ["--socket", scratch.path("portal.sock")]);
     // perl as the job-control shell: start the client, stop it as a terminal would, and say how it stopped.
-    const parent = `use POSIX ":sys_wait_h"; pipe(my $r, my $w); my $pid = fork; if (!$pid) { close $r; open STDOUT, ">&", $w; exec @ARGV; die } close $w;
+    // A group of its own in our session: never orphaned, however this test runner was started (see OWN_GROUP).
+    const parent = `use POSIX ":sys_wait_h"; setpgrp(0, 0); pipe(my $r, my $w); my $pid = fork; if (!$pid) { close $r; open STDOUT, ">&", $w; exec @ARGV; die } close $w;
       my $line = <$r>; kill "TSTP", $pid; waitpid($pid, WUNTRACED); my $s = \${^CHILD_ERROR_NATIVE}; print WIFSTOPPED($s) ? "stopped " . WSTOPSIG($s) . "\n" : "not stopped $s\n";
       kill "CONT", $pid; kill "TERM", $pid; waitpid($pid, 0); print WIFSIGNALED($?) ? "ended by " . WTERMSIG($?) . "\n" : "exited " . ($? >> 8) . "\n";`;
     const run = startProcess(scratch, ["perl", "-e", parent, "--", BUN, EXEC, "--socket", socket, "--", "sh", "-c", "echo ready; exec sleep 1000"]);

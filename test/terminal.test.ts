@@ -167,6 +167,22 @@ describe.skipIf(unavailable !== null)("portal-exec in a terminal", () => {
     expect(readFileSync(out, "utf8")).toBe("to-the-file\n");
   });
 
+  test("in a pipeline the terminal stays the pipeline's: a partner's lines are not staircased, a pager leaves it as it was", async () => {
+    const t = await fresh();
+    const before = await t.stty();
+    await t.clear();
+    for (const via of ["", `${E} --`]) {
+      expect(await t.run(`${via} printf 'one\\ntwo\\nthree\\n' | cat`)).toBe(0);
+      await t.waitFor(/^one\ntwo\nthree$/m, "three lines, each at the start of its own line");
+      await t.clear();
+    }
+    t.type(`${E} -- sh -c 'seq 1 200; sleep 1' | less`);
+    await t.waitFor(/^:\s*$/m, "the pager's prompt");
+    t.press("q");
+    await t.prompt();
+    expect(await t.stty()).toBe(before);
+  });
+
   test("--no-pty: the program gets this terminal itself, as before", async () => {
     const t = await fresh();
     t.type("tty");
@@ -187,11 +203,15 @@ describe.skipIf(unavailable !== null)("portal-exec in a terminal", () => {
 
     const socket = scratch.path("doomed.sock");
     const doomed = await startSpawner(scratch, socket, ["--socket", socket]);
+    const file = scratch.path("doomed.txt");
+    writeFileSync(file, "text of a doomed edit\n");
     await t.clear();
-    t.type(`${LAUNCHER} --socket ${socket} -- sh -c 'echo running; exec sleep 100'; echo "gone $?"`);
-    await t.waitFor(/^running/m);
+    t.type(`${LAUNCHER} --socket ${socket} -- vi -u NONE ${file}; echo "gone $?"`);
+    await t.waitFor(/text of a doomed edit/);
     doomed.proc.kill("SIGKILL");
+    // vi, ended by the watchdog, still leaves its screen through the pty before the client reports.
     await t.waitFor(/^gone 125$/m);
+    expect(t.screen()).not.toContain("text of a doomed edit");
     expect(await t.stty()).toBe(before);
   });
 });

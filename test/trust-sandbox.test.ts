@@ -167,7 +167,7 @@ describe.skipIf(unavailable !== null)("--sandbox: a program ends as it would dir
     expect(term).toMatchObject({ code: null, signal: "SIGTERM" });
     expect(missing.code).toBe(127);
     expect(missing.stderr).toBe(
-      "portal-exec: cannot run '/opt/not-granted/tool': No such file or directory (only granted paths exist in the sandbox: is it granted? --grant-std, --grant PATH)\n",
+      "portal-exec: cannot run '/opt/not-granted/tool': No such file or directory (only granted paths exist in the sandbox: is it granted? portal-exec --grant-std or --grant PATH, pola-run -B or -f PATH)\n",
     );
   });
 });

@@ -8,7 +8,7 @@ import { accessReal, duplicateTo, openFile } from "../libc/file.ts";
 import { getAllLimits, getPid, RLIMIT_NOFILE, sendSignal } from "../libc/process.ts";
 import { currentAction, restoreAction, setDisposition } from "../libc/signal.ts";
 import { hasSignal } from "../libc/sigset.ts";
-import { isTerminal, terminalAttributes } from "../libc/tty.ts";
+import { isTerminal, terminalAttributes, withoutEcho } from "../libc/tty.ts";
 import { F_OK, O_RDWR } from "../libc/constants.ts";
 import { start, type ExecResult, type PtyOption } from "../client/exec.ts";
 import { PortalError } from "../client/errors.ts";
@@ -25,6 +25,9 @@ import { parseExecArgs, parseProtocol, UsageError, type ExecCliOptions } from ".
 import type { TerminalRelay } from "./terminal-relay.ts";
 
 export const PORTAL_FAILED = 125;
+
+/** How long a client whose spawner died relays the program's last words (its watchdog's grace is 1 s by default). */
+const PTY_CLOSE_WAIT_MS = 5000;
 
 /** Signals relayed to the program's process group while it runs. */
 const FORWARDED = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT"] as const;
@@ -86,12 +89,15 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
   if (terminal) {
     const { TerminalRelay } = await import("./terminal-relay.ts");
     const { termiosToWire } = await import("../process/termios-wire.ts");
-    relay = new TerminalRelay(terminal.input, terminal.output, terminal.terminal);
+    // Raw only when the program's output is the terminal too; else the terminal stays for the pipeline (terminal-relay.ts).
+    const raw = terminal.terminal === null || (terminal.fds & 2) !== 0;
+    relay = new TerminalRelay(terminal.input, terminal.output, terminal.terminal, raw);
     // The caller's settings (erase character, UTF-8 input, ...). In the background they are the shell's
     // own editing modes (readline's -icanon -echo), not the job's: the pty then starts with the defaults.
     const foreground = relay.inForeground();
     const attributes = terminal.terminal === null || !foreground ? null : terminalAttributes(terminal.terminal);
-    pty = { ...relay.size(), fds: terminal.fds, termios: attributes ? termiosToWire(attributes) : null, background: !foreground };
+    const settings = attributes && !raw ? withoutEcho(attributes) : attributes;
+    pty = { ...relay.size(), fds: terminal.fds, termios: settings ? termiosToWire(settings) : null, background: !foreground };
     // The fds that get the pty are not forwarded: the relay reads and writes them here.
     for (const target of [0, 1, 2]) if (terminal.fds & (1 << target)) fds.delete(target);
     process.on("exit", () => relay?.restore());
@@ -131,6 +137,9 @@ export async function endLikeProgram(remote: ReturnType<typeof start>, fail: (me
   try {
     result = await remote.result;
   } catch (error) {
+    // The spawner is gone, its watchdog ends the program: what the program says as it goes (vi leaving its
+    // alternate screen) still comes through the pty, until its other side closes.
+    if (error instanceof PortalError && error.failure === "gone") relay?.drainUntilClosed(PTY_CLOSE_WAIT_MS);
     if (error instanceof PortalError) fail(error.message);
     fail(`internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   }
@@ -207,6 +216,11 @@ export function relaySignals(remote: ReturnType<typeof start>, ignored: bigint):
   // `fg` continues the client; its SIGCONT goes on to the program.
   if (!hasSignal(ignored, SIGNALS.SIGTSTP)) {
     process.on("SIGTSTP", () => {
+      // With a terminal the program's group is not orphaned: it stops by SIGTSTP itself, and its STOPPED stops us.
+      if (relay?.active) {
+        remote.kill(SIGNALS.SIGTSTP);
+        return;
+      }
       remote.kill(SIGNALS.SIGSTOP);
       stopLike(SIGNALS.SIGTSTP);
     });

@@ -76,7 +76,7 @@ function seconds(text: string | undefined, what: string, fallbackMs: number): nu
 }
 
 export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
-  const { options, command, unknown } = splitAtCommand(args, { ...spawnerArgs, ...HELP_ARGS, ...VERSION_ARGS });
+  const { options, command, unknown, missingValue } = splitAtCommand(args, { ...spawnerArgs, ...HELP_ARGS, ...VERSION_ARGS });
   if (options.includes("--help") || options.includes("-h")) {
     await showUsage(spawnerDefinition, { notes: SPAWNER_HELP_NOTES });
     process.exit(0);
@@ -86,6 +86,7 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
     process.exit(0);
   }
   if (unknown.length > 0) throw new UsageError(`unknown option '${unknown[0]}'`);
+  if (missingValue.length > 0) throw new UsageError(`option '${missingValue[0]}' needs a value`);
   const parsed = parseArgs(options, spawnerArgs);
   const log = createLogger("portal-spawner", parseLogLevel(parsed["log-level"] ?? process.env.PORTAL_LOG_LEVEL));
   const mode = parsed.mode === undefined ? 0o600 : parseInt(parsed.mode, 8);

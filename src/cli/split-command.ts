@@ -10,6 +10,8 @@ export interface OptionSeen {
   value: Uint8Array | undefined;
   /** The words it took from argv (itself, and its value when separate). */
   words: string[];
+  /** It takes a value, and argv ended before one. */
+  missingValue: boolean;
 }
 
 /**
@@ -48,7 +50,7 @@ export function walkOptions(
       value = args[++i];
       words.push(decode(value!));
     }
-    seen({ name, text, value, words });
+    seen({ name, text, value, words, missingValue: takesValue.has(name) && value === undefined });
   }
   return i;
 }
@@ -65,24 +67,28 @@ function optionNames(def: ArgsDef): { known: Map<string, string>; takesValue: Se
   return { known, takesValue };
 }
 
-/** Options for citty's parseArgs, the command after them, and the unknown ones (walkOptions). */
+/** Options for citty's parseArgs, the command after them, the unknown ones, and those missing their value (walkOptions). */
 export function splitAtCommand(
   args: readonly Uint8Array[],
   def: ArgsDef,
-): { options: string[]; command: Uint8Array[]; unknown: string[] } {
+): { options: string[]; command: Uint8Array[]; unknown: string[]; missingValue: string[] } {
   const options: string[] = [];
   const unknown: string[] = [];
+  const missingValue: string[] = [];
   const start = walkOptions(
     args,
     def,
-    (option) => options.push(...option.words),
+    (option) => {
+      options.push(...option.words);
+      if (option.missingValue) missingValue.push(option.text);
+    },
     (text) => {
       options.push(text);
       unknown.push(text);
     },
     { negations: true },
   );
-  return { options, command: args.slice(start), unknown };
+  return { options, command: args.slice(start), unknown, missingValue };
 }
 
 /** Every value of a repeatable option (citty keeps only the last one). */

@@ -13,6 +13,7 @@ import { foregroundGroup, isTerminal, rawMode, setTerminalAttributes, setWindowS
 import { EAGAIN, EINTR } from "../libc/errno-values.ts";
 import { POLLERR, POLLHUP, POLLIN, POLLOUT, TCSADRAIN } from "../libc/constants.ts";
 import type { PollPump } from "../client/poll-pump.ts";
+import { PollList } from "../libc/poll.ts";
 
 const CHUNK = 16 * 1024;
 /** c_cc[VEOF] in glibc's struct termios (c_cc starts at byte 17; VEOF is index 4). */
@@ -34,10 +35,19 @@ export class TerminalRelay implements PollPump {
    * terminal output goes (the caller's terminal, or its stdout for --pty
    * without a terminal); `terminal`: the caller's terminal fd, or null.
    */
+  /**
+   * `raw`: the caller's terminal goes raw while we are in its foreground (the
+   * pty does the editing). Without it (the program's stdout is not the
+   * terminal: `portal-exec cmd | less`), the terminal stays as it is, for
+   * whatever else in the pipeline uses it; its line discipline edits and
+   * echoes, whole lines go to the pty (which must not echo them again), and
+   * Ctrl-C and Ctrl-Z reach the program as signals relayed by the client.
+   */
   constructor(
     private readonly input: number,
     private readonly output: number,
     private readonly terminal: number | null,
+    private readonly raw = true,
   ) {}
 
   /** The caller's terminal size (24x80 when there is none). */
@@ -81,7 +91,7 @@ export class TerminalRelay implements PollPump {
   }
 
   enterRaw(): void {
-    if (this.terminal === null || this.#saved) return;
+    if (!this.raw || this.terminal === null || this.#saved) return;
     const saved = terminalAttributes(this.terminal);
     if (!saved) return;
     if (setTerminalAttributes(this.terminal, rawMode(saved), TCSADRAIN) === 0) this.#saved = saved;
@@ -131,6 +141,24 @@ export class TerminalRelay implements PollPump {
       if (!this.#readMaster()) break;
     }
     if (this.#toOutput.length > 0) this.#writeOutput(true);
+  }
+
+  /** Relays what the pty still has until its other side is closed (every holder gone), or `timeoutMs`. */
+  drainUntilClosed(timeoutMs: number): void {
+    const master = this.#master;
+    if (!master) return;
+    const list = new PollList(1);
+    const deadline = performance.now() + timeoutMs;
+    while (!this.#masterEnded && performance.now() < deadline) {
+      if (this.#readMaster()) {
+        this.#writeOutput(true);
+        continue;
+      }
+      list.clear();
+      list.add(master.fd, POLLIN);
+      list.wait(Math.max(1, Math.ceil(deadline - performance.now())));
+    }
+    this.#writeOutput(true);
   }
 
   close(): void {

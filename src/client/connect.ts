@@ -23,7 +23,8 @@ export async function connectToSpawner(options: ConnectOptions): Promise<OwnedFd
       const retryable = error instanceof SystemError && (error.errno === ENOENT || error.errno === ECONNREFUSED);
       if (!retryable || performance.now() >= deadline) {
         const why = error instanceof Error ? error.message : String(error);
-        throw new PortalError(retryable && wait !== false ? "timeout" : "connect", `cannot connect to spawner at '${path}': ${why}`, { cause: error });
+        const waited = retryable && typeof wait === "number" ? ` (gave up after waiting ${wait / 1000} s)` : "";
+        throw new PortalError(retryable && wait !== false ? "timeout" : "connect", `cannot connect to spawner at '${path}': ${why}${waited}`, { cause: error });
       }
       if (!announced) {
         announced = true;

@@ -50,12 +50,34 @@ export function setTerminalAttributes(fd: number, termios: Uint8Array, when = TC
   return rc < 0 ? -rc : 0;
 }
 
-/** `termios` changed to raw mode, as cfmakeraw(3) does it (a copy; the argument is left alone). */
+/**
+ * `termios` changed to raw mode, as cfmakeraw(3) does it, except that output
+ * processing (c_oflag: OPOST, ONLCR) stays as it was: other processes that
+ * write to the same terminal meanwhile (the partner in `cmd | less`) keep
+ * their newlines. A copy; the argument is left alone.
+ */
 export function rawMode(termios: Uint8Array): Uint8Array {
   const copy = termios.slice();
   c().cfmakeraw(ptr(copy));
+  copy.set(termios.subarray(TERMIOS_OFLAG, TERMIOS_OFLAG + 4), TERMIOS_OFLAG);
   return copy;
 }
+
+/** `termios` without local echo (ECHO, ECHOE, ECHOK, ECHONL): for a pty fed by a terminal that echoes itself. */
+export function withoutEcho(termios: Uint8Array): Uint8Array {
+  const copy = termios.slice();
+  const view = new DataView(copy.buffer);
+  view.setUint32(TERMIOS_LFLAG, view.getUint32(TERMIOS_LFLAG, true) & ~(ECHO | ECHOE | ECHOK | ECHONL), true);
+  return copy;
+}
+
+// glibc's struct termios: c_oflag at 4, c_lflag at 12; the echo bits of c_lflag.
+const TERMIOS_OFLAG = 4;
+const TERMIOS_LFLAG = 12;
+const ECHO = 0o10;
+const ECHOE = 0o20;
+const ECHOK = 0o40;
+const ECHONL = 0o100;
 
 export function windowSize(fd: number): WindowSize | null {
   const size = new Uint16Array(4);

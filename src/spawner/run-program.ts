@@ -157,7 +157,7 @@ function replies(request: PortalRequest, hooks: LaunchHooks) {
 
 /** 127/126 with execvp's message; in a sandbox, with the likely cause. */
 function notFound(shown: string, errno: number, sandboxed: boolean): Outcome {
-  const hint = sandboxed && errno === ENOENT ? " (only granted paths exist in the sandbox: is it granted? --grant-std, --grant PATH)" : "";
+  const hint = sandboxed && errno === ENOENT ? " (only granted paths exist in the sandbox: is it granted? portal-exec --grant-std or --grant PATH, pola-run -B or -f PATH)" : "";
   return { kind: "spawn-failed", stage: "exec", errno, message: `cannot run '${shown}': ${strerror(errno)}${hint}` };
 }
 

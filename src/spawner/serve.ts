@@ -12,7 +12,7 @@ import { defaultSocketPath } from "../protocol/socket-name.ts";
 import type { LaunchedProgram } from "../launch/launcher.ts";
 import { serveConnection } from "./connection.ts";
 import { programRunner } from "./run-program.ts";
-import { claimSocketPath } from "./socket-path.ts";
+import { claimSocketPath, listeningOn, SocketPathInUse } from "./socket-path.ts";
 import { silentLogger, type Logger } from "./logger.ts";
 import { compileEnvPolicy, defaultAccessPolicy, type AccessPolicy, type EnvPolicy } from "./access-policy.ts";
 import { Admission } from "./admission.ts";
@@ -218,6 +218,8 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
     const dir = dirname(path);
     if (!existsSync(dir)) createSocketDirectory(dir, options.mode ?? 0o600);
     warnIfOthersMayWrite(dir, log);
+    // A live spawner there is an error at once, not a wait for its lock (which it holds for good).
+    if (listeningOn(path)) throw new SocketPathInUse(`another spawner is already listening on '${path}'`);
     const lock = openSocketLock(path);
     if (tryLockExclusive(lock.fd)) {
       begin(lock);

@@ -1,5 +1,5 @@
 // Taking over a socket path safely: replace a stale socket, never anything else.
-import { lstatSync, unlinkSync } from "node:fs";
+import { lstatSync, readFileSync, unlinkSync } from "node:fs";
 import { connectSeqpacket } from "../fdpass/seqpacket.ts";
 import { ECONNREFUSED } from "../libc/errno-values.ts";
 import { SystemError } from "../libc/system-error.ts";
@@ -24,6 +24,13 @@ export function claimSocketPath(path: string): void {
     return;
   }
   if (!stat.isSocket()) throw new SocketPathInUse(`refusing to replace '${path}': it exists and is not a socket`);
+  const listening = listeningOn(path);
+  if (listening === true) throw new SocketPathInUse(`another spawner is already listening on '${path}'`);
+  if (listening === false) {
+    unlinkSync(path);
+    return;
+  }
+  // No /proc: ask by connecting (the spawner there, if any, logs a client that hung up).
   try {
     connectSeqpacket(Buffer.from(path)).close();
   } catch (error) {
@@ -35,4 +42,25 @@ export function claimSocketPath(path: string): void {
     throw error;
   }
   throw new SocketPathInUse(`another spawner is already listening on '${path}'`);
+}
+
+/** __SO_ACCEPTCON in /proc/net/unix's Flags column: the socket listens. */
+const ACCEPTING = 0x10000;
+
+/**
+ * Whether a unix socket bound at `path` (as it was given to bind) listens,
+ * per /proc/net/unix, without connecting to it; null when /proc cannot say.
+ */
+export function listeningOn(path: string): boolean | null {
+  let table: string;
+  try {
+    table = readFileSync("/proc/net/unix", "latin1");
+  } catch {
+    return null;
+  }
+  for (const line of table.split("\n").slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length >= 8 && fields.slice(7).join(" ") === path && (parseInt(fields[3]!, 16) & ACCEPTING) !== 0) return true;
+  }
+  return false;
 }
