@@ -8,7 +8,7 @@ import { accessReal, duplicateTo, openFile } from "../libc/file.ts";
 import { getAllLimits, getPid, RLIMIT_NOFILE, sendSignal } from "../libc/process.ts";
 import { currentAction, restoreAction, setDisposition } from "../libc/signal.ts";
 import { hasSignal } from "../libc/sigset.ts";
-import { isTerminal, terminalAttributes, withoutEcho } from "../libc/tty.ts";
+import { isTerminal, terminalAttributes } from "../libc/tty.ts";
 import { F_OK, O_RDWR } from "../libc/constants.ts";
 import { start, type ExecResult, type PtyOption } from "../client/exec.ts";
 import { PortalError } from "../client/errors.ts";
@@ -89,15 +89,12 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
   if (terminal) {
     const { TerminalRelay } = await import("./terminal-relay.ts");
     const { termiosToWire } = await import("../process/termios-wire.ts");
-    // Raw only when the program's output is the terminal too; else the terminal stays for the pipeline (terminal-relay.ts).
-    const raw = terminal.terminal === null || (terminal.fds & 2) !== 0;
-    relay = new TerminalRelay(terminal.input, terminal.output, terminal.terminal, raw);
+    relay = new TerminalRelay(terminal.input, terminal.output, terminal.terminal);
     // The caller's settings (erase character, UTF-8 input, ...). In the background they are the shell's
     // own editing modes (readline's -icanon -echo), not the job's: the pty then starts with the defaults.
     const foreground = relay.inForeground();
     const attributes = terminal.terminal === null || !foreground ? null : terminalAttributes(terminal.terminal);
-    const settings = attributes && !raw ? withoutEcho(attributes) : attributes;
-    pty = { ...relay.size(), fds: terminal.fds, termios: settings ? termiosToWire(settings) : null, background: !foreground };
+    pty = { ...relay.size(), fds: terminal.fds, termios: attributes ? termiosToWire(attributes) : null, background: !foreground };
     // The fds that get the pty are not forwarded: the relay reads and writes them here.
     for (const target of [0, 1, 2]) if (terminal.fds & (1 << target)) fds.delete(target);
     process.on("exit", () => relay?.restore());
@@ -261,11 +258,15 @@ export function letGoOf(fds: ReadonlyMap<number, number>): void {
   devNull?.close();
 }
 /**
- * Whether the program gets a terminal, and which: by default when the fd
- * going to its stdin is a terminal; then exactly those of its fds 0-2 that
- * are that same terminal get the pty (`portal-exec ls > file` still writes
- * the file). --pty without a terminal gives the pty to all three, fed from
- * this client's stdin and read to its stdout (as ssh -tt does).
+ * Whether the program gets a terminal, and which. By default when its stdin
+ * and its stdout are both the caller's terminal: an interactive run. Then
+ * exactly those of its fds 0-2 that are that terminal get the pty. In a
+ * pipeline or with a redirection (`portal-exec cmd | less`, `portal-exec
+ * ls > file`) the program gets the caller's fds as they are, as a direct run
+ * would: a relay would read keys meant for the pager and take the terminal
+ * from the pipeline (docs/terminal.md). --pty gives one anyway (on those
+ * fds, or on all three with no terminal at all, fed from this client's stdin
+ * and read to its stdout, as ssh -tt does).
  */
 function chooseTerminal(
   choice: boolean | undefined, fds: ReadonlyMap<number, number>, { sameTerminal }: typeof import("./terminal-relay.ts"),
@@ -278,6 +279,7 @@ function chooseTerminal(
       const source = fds.get(target);
       if (source !== undefined && sameTerminal(source, stdin)) bits |= 1 << target;
     }
+    if (choice !== true && (bits & 2) === 0) return null;
     const output = fds.get(bits & 2 ? 1 : bits & 4 ? 2 : 0)!;
     return { fds: bits, input: stdin, output, terminal: stdin };
   }

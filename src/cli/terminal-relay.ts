@@ -35,19 +35,10 @@ export class TerminalRelay implements PollPump {
    * terminal output goes (the caller's terminal, or its stdout for --pty
    * without a terminal); `terminal`: the caller's terminal fd, or null.
    */
-  /**
-   * `raw`: the caller's terminal goes raw while we are in its foreground (the
-   * pty does the editing). Without it (the program's stdout is not the
-   * terminal: `portal-exec cmd | less`), the terminal stays as it is, for
-   * whatever else in the pipeline uses it; its line discipline edits and
-   * echoes, whole lines go to the pty (which must not echo them again), and
-   * Ctrl-C and Ctrl-Z reach the program as signals relayed by the client.
-   */
   constructor(
     private readonly input: number,
     private readonly output: number,
     private readonly terminal: number | null,
-    private readonly raw = true,
   ) {}
 
   /** The caller's terminal size (24x80 when there is none). */
@@ -91,7 +82,7 @@ export class TerminalRelay implements PollPump {
   }
 
   enterRaw(): void {
-    if (!this.raw || this.terminal === null || this.#saved) return;
+    if (this.terminal === null || this.#saved) return;
     const saved = terminalAttributes(this.terminal);
     if (!saved) return;
     if (setTerminalAttributes(this.terminal, rawMode(saved), TCSADRAIN) === 0) this.#saved = saved;

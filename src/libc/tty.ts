@@ -63,21 +63,8 @@ export function rawMode(termios: Uint8Array): Uint8Array {
   return copy;
 }
 
-/** `termios` without local echo (ECHO, ECHOE, ECHOK, ECHONL): for a pty fed by a terminal that echoes itself. */
-export function withoutEcho(termios: Uint8Array): Uint8Array {
-  const copy = termios.slice();
-  const view = new DataView(copy.buffer);
-  view.setUint32(TERMIOS_LFLAG, view.getUint32(TERMIOS_LFLAG, true) & ~(ECHO | ECHOE | ECHOK | ECHONL), true);
-  return copy;
-}
-
-// glibc's struct termios: c_oflag at 4, c_lflag at 12; the echo bits of c_lflag.
+// glibc's struct termios: c_oflag at 4.
 const TERMIOS_OFLAG = 4;
-const TERMIOS_LFLAG = 12;
-const ECHO = 0o10;
-const ECHOE = 0o20;
-const ECHOK = 0o40;
-const ECHONL = 0o100;
 
 export function windowSize(fd: number): WindowSize | null {
   const size = new Uint16Array(4);
