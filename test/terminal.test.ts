@@ -159,21 +159,25 @@ describe.skipIf(unavailable !== null)("portal-exec in a terminal", () => {
     await t.waitFor(/^25 90$/m);
   });
 
-  test("with --pty only the fds that were the terminal get the pty: `portal-exec --pty cmd > file` still writes the file", async () => {
+  test("only the fds that were the terminal get the pty: `portal-exec cmd > file` still writes the file", async () => {
     const t = await fresh();
     const out = scratch.path("out.txt");
-    expect(await t.run(`${E} --pty -- sh -c 'echo to-the-file; test -t 0 && test ! -t 1 && echo "stdin is a $(tty)" >&2' > ${out}`)).toBe(0);
+    expect(await t.run(`${E} -- sh -c 'echo to-the-file; test -t 0 && test ! -t 1 && echo "stdin is a $(tty)" >&2' > ${out}`)).toBe(0);
     await t.waitFor(/^stdin is a \/dev\/pts\/\d+$/m);
     expect(readFileSync(out, "utf8")).toBe("to-the-file\n");
   });
 
-  test("a redirected or piped stdout: no pty, the program gets the caller's own terminal as stdin, as a direct run does", async () => {
+  test("in a pipeline (stdout a pipe): no pty, the program gets the caller's own terminal as stdin, as a direct run does", async () => {
     const t = await fresh();
     t.type("tty");
     const own = (await t.waitFor(/^(\/dev\/pts\/\d+)$/m))[1];
     await t.clear();
-    expect(await t.run(`${E} -- sh -c 'tty >&2' > /dev/null`)).toBe(0);
+    expect(await t.run(`${E} -- sh -c 'tty >&2; echo piped' | cat`)).toBe(0);
     await t.waitFor(new RegExp(`^${own}$`, "m"));
+    await t.waitFor(/^piped$/m);
+    await t.clear();
+    expect(await t.run(`${E} --pty -- sh -c 'echo "forced $(tty)" >&2' | cat`)).toBe(0);
+    expect((await t.waitFor(/^forced (\/dev\/pts\/\d+)$/m))[1]).not.toBe(own);
   });
 
   test("in a pipeline the terminal stays the pipeline's: a partner's lines are not staircased, a pager leaves it as it was", async () => {

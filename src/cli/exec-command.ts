@@ -20,7 +20,7 @@ import { exitCodeForSpawnFailure } from "../protocol/outcome.ts";
 import { dieBySignal } from "./exit-like.ts";
 import { isOpen, scanFds } from "./forwarded-fds.ts";
 import { argumentBytes, environmentBytes } from "./process-bytes.ts";
-import { isRegularFile } from "./file-kind.ts";
+import { isPipeOrSocket, isRegularFile } from "./file-kind.ts";
 import { parseExecArgs, parseProtocol, UsageError, type ExecCliOptions } from "./exec-options.ts";
 import type { TerminalRelay } from "./terminal-relay.ts";
 
@@ -259,14 +259,14 @@ export function letGoOf(fds: ReadonlyMap<number, number>): void {
 }
 /**
  * Whether the program gets a terminal, and which. By default when its stdin
- * and its stdout are both the caller's terminal: an interactive run. Then
- * exactly those of its fds 0-2 that are that terminal get the pty. In a
- * pipeline or with a redirection (`portal-exec cmd | less`, `portal-exec
- * ls > file`) the program gets the caller's fds as they are, as a direct run
- * would: a relay would read keys meant for the pager and take the terminal
- * from the pipeline (docs/terminal.md). --pty gives one anyway (on those
- * fds, or on all three with no terminal at all, fed from this client's stdin
- * and read to its stdout, as ssh -tt does).
+ * is the caller's terminal; then exactly those of its fds 0-2 that are that
+ * terminal get the pty (`portal-exec ls > file` still writes the file
+ * through the real fd). Except in a pipeline (its stdout a pipe or a socket:
+ * `portal-exec cmd | less`): there the program gets the caller's fds as they
+ * are, as a direct run would, since a relay would read keys meant for the
+ * pager and take the terminal from the pipeline (docs/terminal.md). --pty
+ * gives one anyway (on those fds, or on all three with no terminal at all,
+ * fed from this client's stdin and read to its stdout, as ssh -tt does).
  */
 function chooseTerminal(
   choice: boolean | undefined, fds: ReadonlyMap<number, number>, { sameTerminal }: typeof import("./terminal-relay.ts"),
@@ -279,7 +279,8 @@ function chooseTerminal(
       const source = fds.get(target);
       if (source !== undefined && sameTerminal(source, stdin)) bits |= 1 << target;
     }
-    if (choice !== true && (bits & 2) === 0) return null;
+    const stdout = fds.get(1);
+    if (choice !== true && stdout !== undefined && (bits & 2) === 0 && isPipeOrSocket(stdout)) return null;
     const output = fds.get(bits & 2 ? 1 : bits & 4 ? 2 : 0)!;
     return { fds: bits, input: stdin, output, terminal: stdin };
   }
