@@ -3,7 +3,7 @@
 // terminal, with job control across the boundary. Each case is checked
 // against what the same program does run directly in the same terminal.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, Scratch, waitFor } from "./helpers/harness.ts";
 import { baseEnv, startSpawner, type SpawnerProc } from "./helpers/trust-processes.ts";
@@ -90,6 +90,55 @@ describe.skipIf(unavailable !== null)("portal-exec in a terminal", () => {
       t.type("resumed");
       await t.waitFor(/^read: resumed$/m);
       expect(await t.status()).toBe(0);
+    }
+  });
+
+  test("a job stopped by Ctrl-Z, sent on with bg, that ends there leaves the shell's line editing alone, as directly", async () => {
+    const t = await fresh();
+    for (const via of ["", `${E} --`]) {
+      await t.clear();
+      const atPrompt = t.settingsFromOutside();
+      t.type(`${via} sh -c 'echo started; sleep 1; echo ended'`);
+      await t.waitFor(/^started$/m);
+      t.press("C-z");
+      await t.waitFor(/Stopped/);
+      t.type(`bg; echo "job $!"`);
+      const pid = Number((await t.waitFor(/^job (\d+)$/m))[1]);
+      await t.waitFor(/ended$/m);
+      // Gone (reaped by the shell), while the shell waits at its prompt with its own settings.
+      await waitFor(() => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      }, "the job to end");
+      await Bun.sleep(200);
+      expect(t.settingsFromOutside()).toBe(atPrompt);
+      // The shell tells of the ended job at its next prompt.
+      expect(await t.run("true")).toBe(0);
+    }
+  });
+
+  test("a SIGINT the caller ignores stays ignored (Bun alone would reset it with a terminal on stdin): Ctrl-C passes it by, as directly", async () => {
+    const t = await fresh();
+    for (const via of ["", `${E} --`, `${E} --no-pty --`]) {
+      await t.clear();
+      t.type(`(trap '' INT; ${via} sh -c 'grep SigIgn /proc/self/status; sleep 1; echo survived'); echo "status $?"`);
+      await t.waitFor(/^SigIgn:\s+0000000000000002$/m);
+      t.press("C-c");
+      await t.waitFor(/survived\nstatus 0$/m);
+    }
+  });
+
+  test("what the program leaves running in the background outlives it, as directly (not hung up, not terminated)", async () => {
+    const t = await fresh();
+    for (const [via, name] of [["", "direct"], [`${E} --`, "portal"]] as const) {
+      const marker = scratch.path(`left-behind-${name}`);
+      expect(await t.run(`${via} sh -c '(sleep 1; touch ${marker}) &'`)).toBe(0);
+      expect(existsSync(marker)).toBe(false);
+      await waitFor(() => existsSync(marker), `${name}: the background child to finish its work`);
     }
   });
 

@@ -144,6 +144,18 @@ describe("process attributes", () => {
     await expectSame({ setup: "export LISTEN_FDS=1 LISTEN_PID=1", program: probe() }, (direct) => expect(direct.stdout).toContain("LISTEN_PID 1\n"));
   });
 
+  test("the shell's `_` names the program (bash sets it to the path it runs), not portal-exec", async () => {
+    for (const [name, client] of CLIENTS) {
+      const underscore = async (via: string) => {
+        const { stdout } = await finish(startProcess(scratch, ["bash", "-c", `${via} /usr/bin/env; true`], { env: baseEnv({}) }));
+        return { client: name, underscore: stdout.split("\n").filter((line) => line.startsWith("_=")) };
+      };
+      const direct = await underscore("");
+      expect(direct.underscore).toEqual(["_=/usr/bin/env"]);
+      expect(await underscore(`${client()} --socket ${spawner.socket} --`)).toEqual(direct);
+    }
+  });
+
   test("the program's own PORTAL_* variables reach it; only the client's control variables are dropped", async () => {
     await expectSame({ setup: "export PORTAL_APP_MODE=kiosk PORTAL_X=1", program: probe() }, (direct) => expect(direct.stdout).toContain("env PORTAL_APP_MODE=kiosk\n"));
   });

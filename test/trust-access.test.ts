@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, openSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { EXEC, nobodyExecutable, Scratch, startProcess, whyNoNobody } from "./helpers/harness.ts";
+import { EXEC, nobodyExecutable, Scratch, startProcess, waitFor, whyNoNobody } from "./helpers/harness.ts";
 import { OwnedFd } from "../src/libc/owned-fd.ts";
 import { RawClient, summarizeV2 } from "./helpers/raw-client.ts";
 import { baseEnv, fdCount, finish, runExec, startSpawner, waitForBaseline, type SpawnerProc } from "./helpers/trust-processes.ts";
@@ -172,6 +172,20 @@ describe.skipIf(!canSwitchUser)("a peer cannot deny service to others", () => {
     }
     const again = await finish(execAsNobody(["--one-shot", "--socket", spawner.socket, "--", "/bin/sh", "-c", "exit 5"]));
     expect(again).toMatchObject({ code: 5, stderr: "" });
+  });
+  test("--max-children: one allowed uid holding its share of the slots does not starve another uid (default share: all but an eighth, at least one)", async () => {
+    const spawner = await openSpawner(["--allow-uid", "nobody", "--allow-uid", "4321", "--max-children", "4", "--request-timeout", "60"]);
+    const hogs = [1, 2, 3, 4].map(() => execAsNobody(["--one-shot", "--no-pty", "--socket", spawner.socket, "--", "/bin/sh", "-c", "echo running; exec sleep 60"]));
+    try {
+      await waitFor(() => hogs.filter((h) => h.stdout.text.includes("running")).length === 3, "three of nobody's programs running");
+      // Its fourth waits for its own turn, while a later request of another uid takes the fourth slot.
+      const other = execAsNobody(["--one-shot", "--no-pty", "--socket", spawner.socket, "--", "/bin/sh", "-c", "exit 7"], "4321", "4321");
+      const ended = await Promise.race([finish(other), Bun.sleep(30_000).then(() => "still waiting after 30 s")]);
+      expect(ended).toMatchObject({ code: 7, stderr: "" });
+      expect(hogs.filter((h) => h.stdout.text.includes("running")).length).toBe(3);
+    } finally {
+      for (const hog of hogs) hog.proc.kill("SIGTERM");
+    }
   });
 });
 

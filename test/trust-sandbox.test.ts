@@ -40,9 +40,9 @@ describe.skipIf(unavailable !== null)("--sandbox: never more than the caller", (
   }, 120_000);
   afterAll(() => scratch.cleanup());
 
-  /** The raw client, as nobody: grants `pairs` (DEST=SRC, plus the standard endowment) with `flags`, runs `script`. */
-  const rawAsNobody = async (flags: number, pairs: string[], script: string): Promise<V2Ending> => {
-    const grants = [...STD.map((dir) => `0:${dir}=${dir}`), ...pairs.map((pair) => `${flags}:${pair}`)];
+  /** The raw client, as nobody: grants `pairs` (DEST=SRC, plus the standard endowment) with `flags`, runs `script` (in `cwd`, a path in the sandbox). */
+  const rawAsNobody = async (flags: number, pairs: string[], script: string, cwd?: string): Promise<V2Ending> => {
+    const grants = [...(cwd ? [`--cwd=${cwd}`] : []), ...STD.map((dir) => `0:${dir}=${dir}`), ...pairs.map((pair) => `${flags}:${pair}`)];
     const run = startProcess(scratch, [...asNobody(), rawGrant, spawner.socket, ...grants, "--", "/bin/sh", "-c", script], { cwd: "/" });
     const result = await finish(run);
     expect(result.stderr).toBe("");
@@ -76,6 +76,21 @@ describe.skipIf(unavailable !== null)("--sandbox: never more than the caller", (
     const ending = await rawAsNobody(GrantFlag.Writable, [`/s=${shared}`], "echo x >> /s");
     expect(ending.refused?.reason).toBe("uid 65534 may not read and write what it granted at '/s': Permission denied");
     expect(readFileSync(shared, "utf8")).toBe("for everyone\n");
+  });
+
+  test("the program's cwd is entered as the peer: below a directory nobody may not search, nothing runs, whatever cwd the client names", async () => {
+    // Granting the tree is fine (nobody may read it); the way down to the secret is not.
+    const tree = scratch.path("tree");
+    mkdirSync(join(tree, "locked/open"), { recursive: true, mode: 0o755 });
+    chmodSync(join(tree, "locked"), 0o700);
+    writeFileSync(join(tree, "locked/open/secret.txt"), "secret\n", { mode: 0o644 });
+    writeFileSync(join(tree, "readable.txt"), "for everyone\n", { mode: 0o644 });
+    const ending = await rawAsNobody(0, [`/h=${tree}`], "cat secret.txt && exit 7; exit 0", "/h/locked/open");
+    expect(ending.startedPid).toBeNull();
+    expect(ending.outcome).toMatchObject({ kind: "spawn-failed", stage: "chdir", errno: 13 });
+    // With a cwd nobody can reach, the same program runs.
+    const control = await rawAsNobody(0, [`/h=${tree}`], "test -r readable.txt && exit 7; exit 0", "/h");
+    expect(control.outcome).toEqual({ kind: "exited", code: 7 });
   });
 
   const identity = "id -u; id -g; id -G; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status";
@@ -144,6 +159,47 @@ describe.skipIf(unavailable !== null)("--sandbox with a fixed PROGRAM: no grant 
     expect(result.stderr).toContain("would replace the spawner's program");
     expect(result.code).toBe(125);
   });
+});
+
+describe.skipIf(unavailable !== null)("--sandbox with a fixed PROGRAM in a directory the client granted", () => {
+  const scratch = new Scratch();
+  const dir = scratch.path("client-bin");
+  let spawner: RunningSpawner;
+
+  beforeAll(async () => {
+    mkdirSync(dir);
+    // The client's own /usr/bin/id: two copies (a rename of a file over itself does nothing).
+    for (const name of ["id", "evil-a", "evil-b"]) {
+      writeFileSync(join(dir, name), "#!/bin/sh\necho evil\nexit 77\n");
+      chmodSync(join(dir, name), 0o755);
+    }
+    spawner = await startSpawner(scratch, ["--socket", scratch.path("s.sock"), "--sandbox", "--", "/usr/bin/id", "-u"], { expectSocket: scratch.path("s.sock") });
+  }, 60_000);
+  afterAll(() => scratch.cleanup());
+
+  test("a client renaming over the file under the PROGRAM's bind (which unmounts it) never gets its own file run", async () => {
+    // In the client's namespace, over and over: evil-a or evil-b becomes id. Each rename detaches
+    // the bind on top of id in a sandbox being made; the PROGRAM is executed by fd, not by path.
+    const renamer = startProcess(scratch, [
+      "perl", "-e", `chdir "${dir}" or die; for (my $i = 0; ; $i++) { link($i % 2 ? "evil-a" : "evil-b", ".t"); rename(".t", "id") }`,
+    ]);
+    try {
+      const run = () => runExec(scratch, ["--socket", spawner.socket, "--grant-std", "--grant-at", `/usr/bin=${dir}`, "--no-pty", "--"]);
+      const results = (await Promise.all([0, 1, 2, 3].map(async () => {
+        const mine = [];
+        for (let i = 0; i < 15; i++) mine.push(await run());
+        return mine;
+      }))).flat();
+      const ran = results.filter((r) => r.code !== 125);
+      // Either the spawner's id ran (the peer is root) or, when a rename landed while the sandbox was
+      // being made, the request failed; the client's file never ran.
+      expect(results.filter((r) => r.stdout.includes("evil") || r.code === 77)).toEqual([]);
+      for (const r of ran) expect(r).toMatchObject({ code: 0, stdout: "0\n" });
+      expect(ran.length).toBeGreaterThan(0);
+    } finally {
+      renamer.proc.kill("SIGKILL");
+    }
+  }, 120_000);
 });
 
 describe.skipIf(unavailable !== null)("--sandbox: a program ends as it would directly", () => {

@@ -17,7 +17,7 @@ import { callerContext, ignoredSignals, INHERITED_VARIABLE, inheritedFromParent,
 import { absoluteGrantPath } from "../client/grants.ts";
 import { SIGNALS, isFatalByDefault } from "../process/signals.ts";
 import { exitCodeForSpawnFailure } from "../protocol/outcome.ts";
-import { dieBySignal } from "./exit-like.ts";
+import { dieBySignal, exitWith } from "./exit-like.ts";
 import { isOpen, scanFds } from "./forwarded-fds.ts";
 import { argumentBytes, environmentBytes } from "./process-bytes.ts";
 import { isPipeOrSocket, isRegularFile } from "./file-kind.ts";
@@ -38,7 +38,7 @@ let relay: TerminalRelay | null = null;
 function fail(message: string, code = PORTAL_FAILED): never {
   relay?.close();
   process.stderr.write(`portal-exec: ${message}\n`);
-  process.exit(code);
+  exitWith(code);
 }
 
 export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Promise<never> {
@@ -50,6 +50,8 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
   const fromLauncher = parseInherited(launcher);
   const status = procText("/proc/self/status");
   const ignored = ignoredSignals(status, fromLauncher);
+  // The runtime set SIGINT back to its default with a terminal on stdin: ignored by the caller, it stays so here too.
+  if (hasSignal(ignored, SIGNALS.SIGINT)) setDisposition(SIGNALS.SIGINT, "ignore");
   // The rest of what a direct run would inherit is gathered once HELLO is out (it overlaps the spawner's answer).
   const context = () => {
     const limits = getAllLimits();
@@ -145,7 +147,7 @@ export async function endLikeProgram(remote: ReturnType<typeof start>, fail: (me
   relay?.close();
   switch (result.outcome.kind) {
     case "exited":
-      process.exit(result.outcome.code);
+      exitWith(result.outcome.code);
     case "signaled":
       dieBySignal(result.outcome.signal);
     case "spawn-failed":

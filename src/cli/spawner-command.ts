@@ -12,6 +12,7 @@ import { notifyReadyFd, sdNotify } from "../spawner/readiness.ts";
 import { defaultAccessPolicy } from "../spawner/access-policy.ts";
 import { markInheritedFdsCloseOnExec } from "../spawner/inherited-fds.ts";
 import { resolveId } from "./user-names.ts";
+import { defaultMaxRunningPerUid } from "../spawner/run-queue.ts";
 import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.ts";
 import { createLogger, parseLogLevel, SYSLOG, writeLines } from "./log.ts";
 import { argumentBytes } from "./process-bytes.ts";
@@ -34,6 +35,7 @@ export const spawnerArgs = {
   "allow-env": { type: "string", description: "Pass only client variables matching this pattern, e.g. 'LC_*' (repeatable)", valueHint: "PATTERN" },
   "deny-env": { type: "string", description: "Drop client variables matching this pattern, e.g. 'LD_*' (repeatable)", valueHint: "PATTERN" },
   "max-children": { type: "string", description: `Programs running at once; more requests wait their turn (default ${DEFAULT_MAX_CHILDREN})`, valueHint: "N" },
+  "max-children-per-uid": { type: "string", description: "Programs of one uid running at once, so the rest of the slots stay for other uids; root is exempt (default: --max-children less an eighth of it, at least 1)", valueHint: "N" },
   "max-queue": { type: "string", description: `Requests that may wait for a free slot; more are refused (default ${DEFAULT_MAX_QUEUE})`, valueHint: "N" },
   "max-connections": { type: "string", description: `Connections open at once, including clients still sending or waiting; more are refused at once (default ${DEFAULT_MAX_CONNECTIONS})`, valueHint: "N" },
   "max-connections-per-uid": { type: "string", description: `Connections one uid may have open at once; root is exempt (default ${DEFAULT_MAX_CONNECTIONS_PER_UID})`, valueHint: "N" },
@@ -96,6 +98,7 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
   const killGraceMs = seconds(parsed["kill-grace"], "kill-grace", DEFAULT_KILL_GRACE_MS);
   const shutdownGraceMs = seconds(parsed["shutdown-grace"], "shutdown-grace", DEFAULT_SHUTDOWN_GRACE_MS);
   const requestTimeoutMs = seconds(parsed["request-timeout"], "request-timeout", DEFAULT_REQUEST_TIMEOUT_MS);
+  const maxChildren = number(parsed["max-children"], "max-children", DEFAULT_MAX_CHILDREN, { min: 1, integer: true });
   const readyFd = parsed["ready-fd"] === undefined ? null : number(parsed["ready-fd"], "ready-fd", 0, { integer: true });
   const access = defaultAccessPolicy();
   const allowUids = repeated(options, "allow-uid");
@@ -125,7 +128,8 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
     access,
     env: { allow: repeated(options, "allow-env"), deny: repeated(options, "deny-env") },
     sandbox: parsed.sandbox ? checkSandbox() : false,
-    maxChildren: number(parsed["max-children"], "max-children", DEFAULT_MAX_CHILDREN, { min: 1, integer: true }),
+    maxChildren,
+    maxChildrenPerUid: number(parsed["max-children-per-uid"], "max-children-per-uid", defaultMaxRunningPerUid(maxChildren), { min: 1, integer: true }),
     maxQueue: number(parsed["max-queue"], "max-queue", DEFAULT_MAX_QUEUE, { min: 0, integer: true }),
     maxConnectionsPerUid: number(parsed["max-connections-per-uid"], "max-connections-per-uid", DEFAULT_MAX_CONNECTIONS_PER_UID, { min: 1, integer: true }),
     idleGcMs: 1000,

@@ -19,12 +19,15 @@ import { blockedSignals, ignoredSignals as ignoredSignalsNow } from "../libc/sig
 import { signalBit } from "../libc/sigset.ts";
 import type { ProcessContext } from "../protocol/context.ts";
 
+const SIGINT = 2;
 const SIGPIPE = 13;
 const SIGXFSZ = 25;
 /** Signals the runtime ignores for itself: unknown whether the caller did. */
 const RUNTIME_IGNORED = signalBit(SIGPIPE) | signalBit(SIGXFSZ);
+/** What bin/portal-exec reports: those, and SIGINT, which the runtime sets back to its default when stdin is a terminal. */
+const LAUNCHER_REPORTED = RUNTIME_IGNORED | signalBit(SIGINT);
 
-/** What bin/portal-exec saw before Bun started: "nofile=SOFT;sigign=DECIMAL" (SIGPIPE and SIGXFSZ bits only). */
+/** What bin/portal-exec saw before Bun started: "nofile=SOFT;sigign=DECIMAL" (SIGINT, SIGPIPE and SIGXFSZ bits only). */
 export const INHERITED_VARIABLE = "PORTAL_EXEC_INHERITED";
 
 export interface Inherited {
@@ -39,7 +42,7 @@ export function parseInherited(text: string | undefined): Inherited {
     if (!value) continue;
     if (key === "nofile" && /^\d+$/.test(value)) out.nofileSoft = BigInt(value);
     if (key === "nofile" && value === "unlimited") out.nofileSoft = UNLIMITED;
-    if (key === "sigign" && /^\d{1,20}$/.test(value)) out.ignored = BigInt(value) & RUNTIME_IGNORED;
+    if (key === "sigign" && /^\d{1,20}$/.test(value)) out.ignored = BigInt(value) & LAUNCHER_REPORTED;
   }
   return out;
 }
@@ -87,8 +90,8 @@ export function ignoredSignals(status: string | null, inherited: Inherited): big
 }
 
 function withInherited(ignored: bigint, inherited: Inherited): bigint {
-  const own = ignored & ~RUNTIME_IGNORED;
-  return inherited.ignored === null ? own : own | (inherited.ignored & RUNTIME_IGNORED);
+  if (inherited.ignored === null) return ignored & ~RUNTIME_IGNORED;
+  return (ignored & ~LAUNCHER_REPORTED) | (inherited.ignored & LAUNCHER_REPORTED);
 }
 
 /**

@@ -6,7 +6,7 @@
 // more memory, files or time.
 import { OwnedFd } from "../libc/owned-fd.ts";
 import { changeDirectory, changeDirectoryTo, readInto, setCloseOnExec, setUmask } from "../libc/file.ts";
-import { execute, getPid, trySetLimit, getLimit } from "../libc/process.ts";
+import { execute, executeFile, getPid, trySetLimit, getLimit } from "../libc/process.ts";
 import { changeBlockedSignals, setDisposition } from "../libc/signal.ts";
 import { hasSignal } from "../libc/sigset.ts";
 import { pointerArray } from "../libc/spawn.ts";
@@ -29,11 +29,6 @@ export function becomeProgram(spec: ProgramSpec): StepFailure {
     if (readInto(wait.fd, new Uint8Array(1)) !== 1) return { stage: "setup", errno: ECANCELED };
   }
   try {
-    enterDirectory(spec);
-  } catch (error) {
-    return { stage: "chdir", errno: (error as SystemError).errno ?? 2 };
-  }
-  try {
     // Bounds first (that needs a capability), then the user (so does that), then whatever is left.
     if (spec.unprivileged) limitCapabilities();
     if (spec.credentials) becomeUser(spec.credentials.uid, spec.credentials.gid, spec.credentials.groups);
@@ -41,6 +36,16 @@ export function becomeProgram(spec: ProgramSpec): StepFailure {
       clearCapabilities();
       setNoNewPrivileges();
     }
+  } catch (error) {
+    return { stage: "setup", errno: (error as SystemError).errno ?? EPERM };
+  }
+  try {
+    // As the user the program runs as: the kernel checks the search permission on every directory of the way.
+    enterDirectory(spec);
+  } catch (error) {
+    return { stage: "chdir", errno: (error as SystemError).errno ?? 2 };
+  }
+  try {
     setUmask(spec.umask);
     for (let signal = 1; signal <= 64; signal++) {
       if (signal === SIGNALS.SIGKILL || signal === SIGNALS.SIGSTOP) continue;
@@ -48,6 +53,8 @@ export function becomeProgram(spec: ProgramSpec): StepFailure {
       setDisposition(signal, hasSignal(spec.ignored, signal) ? "ignore" : "default");
     }
     for (const fd of spec.keepFds) setCloseOnExec(fd, false);
+    // The program does not keep the fd it is executed from (an executable runs from it all the same).
+    if (spec.execFd !== undefined && spec.execFd !== null) setCloseOnExec(spec.execFd, true);
     for (const fd of spec.closeFds) new OwnedFd(fd).close();
   } catch (error) {
     return { stage: "setup", errno: (error as SystemError).errno ?? EPERM };
@@ -65,7 +72,7 @@ export function becomeProgram(spec: ProgramSpec): StepFailure {
   const z = cString(path);
   applyLimits(spec);
   changeBlockedSignals(SIG_SETMASK, spec.blocked);
-  let errno = execute(z, argv, envp);
+  let errno = spec.execFd !== undefined && spec.execFd !== null ? executeFile(spec.execFd, argv, envp) : execute(z, argv, envp);
   if (errno === ENOEXEC) {
     // execvp's rule: a file without #! runs under /bin/sh.
     const shellArgv = pointerArray([new TextEncoder().encode("/bin/sh"), path, ...spec.argv.slice(1)], keep);

@@ -39,6 +39,12 @@ export interface ProgramSpec {
   closeFds: number[];
   /** Look the program up in PATH at exec time (in a sandbox, only the sandbox's view can say). */
   searchPath?: boolean;
+  /**
+   * Execute the file this fd refers to rather than `path` (a sandbox's fixed
+   * PROGRAM: its bind at `path` sits in a directory the client may have
+   * granted, where a rename by the client would unmount it).
+   */
+  execFd?: number | null;
   /** Wait for one byte on this fd before becoming the program (the sandbox's root is being finished). */
   waitFd?: number | null;
 }

@@ -9,12 +9,11 @@
 import { closeAll, FdScope, type OwnedFd } from "../libc/owned-fd.ts";
 import { duplicate, memFd, pipe, readWholeFile, writeAll } from "../libc/file.ts";
 import { unixSocketPair } from "../libc/socket.ts";
-import { enterNamespace, openNamespace, unshareNamespaces } from "../libc/namespace.ts";
 import { getAllLimits, RESOURCES, UNLIMITED, type Limit } from "../libc/process.ts";
 import { currentAction } from "../libc/signal.ts";
 import { ALL_SIGNALS, signalBit } from "../libc/sigset.ts";
 import { strerror } from "../libc/system-error.ts";
-import { CLONE_NEWPID, O_NONBLOCK, SOCK_SEQPACKET } from "../libc/constants.ts";
+import { O_NONBLOCK, SOCK_SEQPACKET } from "../libc/constants.ts";
 import { RecordReader } from "../fdpass/record-reader.ts";
 import { sendRecord } from "../fdpass/seqpacket.ts";
 import type { ProcessContext } from "../protocol/context.ts";
@@ -230,6 +229,8 @@ export interface Supervision {
     credentials: { uid: number; gid: number; groups: number[] };
     /** Look the program up in the sandbox's PATH (no fixed PROGRAM). */
     searchPath: boolean;
+    /** The fixed PROGRAM (an executable, not a script), executed through this fd rather than by path. */
+    program: OwnedFd | null;
   } | null;
   pty: PtyRequest | null;
 }
@@ -255,9 +256,10 @@ export function launchSupervised(program: ProgramToRun, supervision: Supervision
   const programFds = [...program.fds].filter(([target]) => target > 2 || (terminalFds & (1 << target)) === 0);
   const binds = supervision.sandbox?.binds ?? [];
   const clientNamespace = supervision.sandbox?.clientNamespace ?? null;
+  const programFile = supervision.sandbox?.program ?? null;
   const extras = [
     specFd, theirs, ...programFds.map(([, fd]) => fd), ...binds.map((b) => b.fd), ...(program.cwdFd ? [program.cwdFd] : []),
-    ...(clientNamespace ? [clientNamespace] : []),
+    ...(clientNamespace ? [clientNamespace] : []), ...(programFile ? [programFile] : []),
   ];
   // The supervisor's own 0-2 are /dev/null: each extra lands at 3 + its index.
   const at = (i: number) => 3 + i;
@@ -265,6 +267,7 @@ export function launchSupervised(program: ProgramToRun, supervision: Supervision
   const firstBind = firstProgramFd + programFds.length;
   const cwdIndex = firstBind + binds.length;
   const namespaceIndex = cwdIndex + (program.cwdFd ? 1 : 0);
+  const programFileIndex = namespaceIndex + (clientNamespace ? 1 : 0);
   const programSpec: ProgramSpec = {
     path: program.path, argv: program.argv, env: program.env, cwd: program.cwd,
     cwdFd: program.cwdFd ? at(cwdIndex) : null,
@@ -288,6 +291,7 @@ export function launchSupervised(program: ProgramToRun, supervision: Supervision
       ? {
           binds: binds.map((b, i) => ({ fd: at(firstBind + i), dest: Buffer.from(b.dest).toString("base64"), kind: b.kind })),
           clientNamespace: clientNamespace ? at(namespaceIndex) : null,
+          program: programFile ? at(programFileIndex) : null,
         }
       : null,
     pty: supervision.pty
@@ -308,8 +312,10 @@ export function launchSupervised(program: ProgramToRun, supervision: Supervision
       extraFds: extras,
       defaultSignals: ALL_SIGNALS,
       signalMask: 0n,
+      // In a sandbox the supervisor is pid 1 of the program's own pid namespace.
+      newPidNamespace: supervision.sandbox !== null,
     });
-  const { pid } = supervision.sandbox ? inNewPidNamespace(start) : start();
+  const { pid } = start();
   scope.close(theirs);
   const supervisor = supervise(pid, hooks);
   return followSupervisor(scope.release(control), supervisor, hooks, replies, { terminal: supervision.pty !== null, path: program.path });
@@ -405,23 +411,6 @@ function pidOfPidFd(fd: OwnedFd): number | null {
     return pid && Number(pid) > 0 ? Number(pid) : null;
   } finally {
     fd.close();
-  }
-}
-
-let ownPidNamespace: OwnedFd | null = null;
-
-/**
- * Runs `spawn` so that the process it starts is pid 1 of a new pid
- * namespace: the spawner's thread moves its children's namespace aside for
- * the one clone, then back (setns to its own).
- */
-function inNewPidNamespace<T>(spawn: () => T): T {
-  ownPidNamespace ??= openNamespace("pid_for_children");
-  unshareNamespaces(CLONE_NEWPID);
-  try {
-    return spawn();
-  } finally {
-    enterNamespace(ownPidNamespace, CLONE_NEWPID);
   }
 }
 

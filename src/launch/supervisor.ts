@@ -7,7 +7,7 @@
 // "terminate" from it. docs/launch.md has the whole design.
 import { closeAll, FdScope, OwnedFd } from "../libc/owned-fd.ts";
 import { memFd, pipe, writeAll } from "../libc/file.ts";
-import { openPidFd, sendSignal, trySendSignal, tryWait, getAllLimits } from "../libc/process.ts";
+import { openPidFd, trySendSignal, tryWait, getAllLimits } from "../libc/process.ts";
 import { SigInfo } from "../libc/siginfo.ts";
 import { openPty, setForegroundGroup, setTerminalAttributes, setWindowSize, takeControllingTerminal } from "../libc/tty.ts";
 import { unshareNamespaces } from "../libc/namespace.ts";
@@ -40,6 +40,8 @@ export interface SupervisorSpec {
     binds: Array<{ fd: number; dest: string; kind: SandboxBind["kind"] }>;
     /** A pidfd of the client (or its mount namespace): grants from another mount namespace are copied there. */
     clientNamespace: number | null;
+    /** The fixed PROGRAM, which the exec step executes through this fd (launch-spec.ts, execFd). */
+    program: number | null;
   } | null;
   pty: { fds: number; background: boolean; size: { rows: number; cols: number; xpixel: number; ypixel: number }; termios: string | null } | null;
 }
@@ -72,6 +74,7 @@ export async function supervise(spec: SupervisorSpec, control: OwnedFd): Promise
   setDisposition(SIGNALS.SIGTTOU, "ignore");
   const program = decodeProgramSpec(spec.program);
   const owned = spec.fds.map(([, fd]) => new OwnedFd(fd));
+  const programFile = spec.sandbox?.program != null ? new OwnedFd(spec.sandbox.program) : null;
   let slave: OwnedFd | null = null;
   let pid: number;
   try {
@@ -115,13 +118,14 @@ export async function supervise(spec: SupervisorSpec, control: OwnedFd): Promise
     }
     const fds = new Map<number, OwnedFd>(spec.fds.map(([target], i) => [target, owned[i]!]));
     if (slave && spec.pty) for (const target of [0, 1, 2]) if (spec.pty.fds & (1 << target)) fds.set(target, slave);
-    pid = await startProgram(program, fds, spec, root, slave);
+    pid = await startProgram(program, fds, spec, root, slave, programFile);
   } catch (error) {
     const failure = error instanceof SpawnError ? error : null;
     tell({ event: "failed", stage: failure?.stage ?? "setup", errno: failure?.errno ?? 1, message: (error as Error).message });
     return process.exit(1);
   } finally {
     closeAll(owned);
+    programFile?.close();
   }
   {
     using pidfd = openPidFd(pid);
@@ -136,7 +140,9 @@ export async function supervise(spec: SupervisorSpec, control: OwnedFd): Promise
  * is already what it should inherit; else through the exec step, which in
  * a sandbox starts before the old root goes away and waits for the word.
  */
-async function startProgram(program: ProgramSpec, fds: Map<number, OwnedFd>, spec: SupervisorSpec, root: SandboxRoot | null, slave: OwnedFd | null): Promise<number> {
+async function startProgram(
+  program: ProgramSpec, fds: Map<number, OwnedFd>, spec: SupervisorSpec, root: SandboxRoot | null, slave: OwnedFd | null, programFile: OwnedFd | null,
+): Promise<number> {
   const plan = root || program.credentials || program.unprivileged ? null : planLaunch(program, { limits: getAllLimits(), ignored: ownIgnored() }, Math.max(2, ...fds.keys()));
   if (plan && plan.step === null && (plan.nofileSoft === null || BigInt(highestFdNeeded({ fds })) < plan.nofileSoft)) {
     const { pid } = spawnProcess({
@@ -153,7 +159,14 @@ async function startProgram(program: ProgramSpec, fds: Map<number, OwnedFd>, spe
   const [reportRead, reportWrite] = scope.adopt(pipe(O_NONBLOCK));
   const [goRead, goWrite] = root ? scope.adopt(pipe()) : [null, null];
   const highest = Math.max(2, ...fds.keys());
-  const stepSpec: ProgramSpec = { ...program, keepFds: [...fds.keys()], waitFd: goRead ? highest + 3 : null };
+  // After the program's fds: the spec, the report pipe, then those present of the go pipe and the PROGRAM.
+  const extraFds = [specFd, reportWrite, ...(goRead ? [goRead] : []), ...(programFile ? [programFile] : [])];
+  const stepSpec: ProgramSpec = {
+    ...program,
+    keepFds: [...fds.keys()],
+    waitFd: goRead ? highest + 3 : null,
+    execFd: programFile ? highest + extraFds.length : null,
+  };
   writeAll(specFd.fd, new TextEncoder().encode(JSON.stringify(encodeProgramSpec(stepSpec))));
   const encode = (text: string) => new TextEncoder().encode(text);
   const { pid } = spawnProcess({
@@ -163,7 +176,7 @@ async function startProgram(program: ProgramSpec, fds: Map<number, OwnedFd>, spe
     cwd: null,
     fds,
     closed: program.closeFds,
-    extraFds: goRead ? [specFd, reportWrite, goRead] : [specFd, reportWrite],
+    extraFds,
     defaultSignals: ALL_SIGNALS,
     signalMask: 0n,
     detach: slave ? "group" : "session",
@@ -246,10 +259,12 @@ async function superviseRun(pid: number, control: OwnedFd, slave: OwnedFd | null
     reap();
   });
   const reader = new RecordReader(control);
+  // Once the program has ended, whatever it left running in its group stays, as after a direct run.
+  let ended = false;
   const commands = (async () => {
     for (;;) {
       const result = await reader.next(4096, 0);
-      if (result.kind !== "record") return terminate(1000);
+      if (result.kind !== "record") return ended ? undefined : terminate(1000);
       const command = JSON.parse(new TextDecoder().decode(result.data)) as SupervisorCommand;
       if (command.command === "signal") trySendSignal(command.group ? -pid : pid, command.signal);
       else if (command.command === "terminate") terminate(command.graceMs);
@@ -259,12 +274,16 @@ async function superviseRun(pid: number, control: OwnedFd, slave: OwnedFd | null
         trySendSignal(-pid, SIGNALS.SIGCONT);
       }
     }
-  })().catch(() => terminate(1000));
+  })().catch(() => (ended ? undefined : terminate(1000)));
   const status = await finished;
+  ended = true;
+  // Our exit (we lead the pty's session) and the client's closing of the master hang up the pty's
+  // foreground group: take the foreground first, before the client hears of the end, so a job the
+  // program left in the background of its terminal is not hung up (nor was it in a direct run).
+  if (slave) setForegroundGroup(slave.fd, process.pid);
   tell({ event: "exited", status });
   reader.cancel();
   await commands;
-  void sendSignal;
   return process.exit(0);
 }
 

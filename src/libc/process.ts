@@ -21,6 +21,7 @@ const c = lazySymbols({
   prlimit: { args: [i32, i32, p, p], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   execve: { args: [p, p, p], returns: i32 },
+  fexecve: { args: [i32, p, p], returns: i32 },
   _exit: { args: [i32], returns: FFIType.void },
 });
 
@@ -126,6 +127,15 @@ export function getUid(): number {
  */
 export function execute(path: Uint8Array, argv: BigUint64Array, envp: BigUint64Array): number {
   const rc = sysOrErrno(() => c().execve(ptr(path), ptr(argv), ptr(envp)));
+  return -rc;
+}
+
+/**
+ * fexecve(3): execve of the file `fd` refers to (an O_PATH fd will do), so
+ * no path is looked up at exec time. Returns only on failure, with the errno.
+ */
+export function executeFile(fd: number, argv: BigUint64Array, envp: BigUint64Array): number {
+  const rc = sysOrErrno(() => c().fexecve(fd, ptr(argv), ptr(envp)));
   return -rc;
 }
 

@@ -5,10 +5,10 @@
 import { FFIType, ptr } from "bun:ffi";
 import { lazySymbols, optionalSymbol } from "./library.ts";
 import { cString } from "./c-string.ts";
-import { checkReturned, SystemError } from "./system-error.ts";
+import { checkReturned, lastErrno, SystemError } from "./system-error.ts";
 import { sigsetBytes } from "./sigset.ts";
 import {
-  POSIX_SPAWN_SETPGROUP, POSIX_SPAWN_SETSID, POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK,
+  CLONE_NEWPID, POSIX_SPAWN_SETPGROUP, POSIX_SPAWN_SETSID, POSIX_SPAWN_SETSIGDEF, POSIX_SPAWN_SETSIGMASK,
 } from "./constants.ts";
 
 const { i32, u32, i16, ptr: p } = FFIType;
@@ -26,6 +26,8 @@ const c = lazySymbols({
   posix_spawnattr_setpgroup: { args: [p, i32], returns: i32 },
   posix_spawnattr_setsigdefault: { args: [p, p], returns: i32 },
   posix_spawnattr_setsigmask: { args: [p, p], returns: i32 },
+  unshare: { args: [i32], returns: i32 },
+  setns: { args: [i32, i32], returns: i32 },
 });
 // GNU extensions (glibc 2.29 / 2.34 / 2.35; musl has the first two).
 const addFchdir = optionalSymbol("posix_spawn_file_actions_addfchdir_np", { args: [p, i32], returns: i32 });
@@ -57,6 +59,7 @@ export class SpawnPlan {
   readonly #keep: Uint8Array[] = [];
   #flags = 0;
   #live = true;
+  #pidNamespaceHome: number | null = null;
 
   constructor() {
     checkReturned("posix_spawn_file_actions_init", c().posix_spawn_file_actions_init(ptr(this.#actions)));
@@ -65,6 +68,15 @@ export class SpawnPlan {
       c().posix_spawn_file_actions_destroy(ptr(this.#actions));
       checkReturned("posix_spawnattr_init", rc);
     }
+  }
+
+  /**
+   * The child is pid 1 of a new pid namespace. `home` is an fd of this
+   * thread's own pid namespace, where its later children go again.
+   */
+  newPidNamespace(home: number): this {
+    this.#pidNamespaceHome = home;
+    return this;
   }
 
   /** The child starts a new session (and so leads its own process group). */
@@ -153,7 +165,22 @@ export class SpawnPlan {
       const argvPointers = pointerArray(argv, this.#keep);
       const envPointers = pointerArray(env, this.#keep);
       const pid = new Int32Array(1);
-      const rc = c().posix_spawn(ptr(pid), ptr(z), ptr(this.#actions), ptr(this.#attr), ptr(argvPointers), ptr(envPointers));
+      const symbols = c();
+      const [pidAt, pathAt, actionsAt, attrAt, argvAt, envAt] = [ptr(pid), ptr(z), ptr(this.#actions), ptr(this.#attr), ptr(argvPointers), ptr(envPointers)];
+      let rc: number;
+      const home = this.#pidNamespaceHome;
+      if (home === null) {
+        rc = symbols.posix_spawn(pidAt, pathAt, actionsAt, attrAt, argvAt, envAt);
+      } else {
+        // While this thread's children go to a new pid namespace, so would a
+        // thread it starts, and the kernel refuses that (EINVAL): the
+        // runtime starts helper threads on demand (a collector's, a
+        // compiler's) and aborts when it cannot. So nothing runs here but
+        // three C calls: no allocation (no collection), no JS call, no loop.
+        if (symbols.unshare(CLONE_NEWPID) !== 0) throw new SystemError("unshare", lastErrno(), "CLONE_NEWPID");
+        rc = symbols.posix_spawn(pidAt, pathAt, actionsAt, attrAt, argvAt, envAt);
+        if (symbols.setns(home, CLONE_NEWPID) !== 0) throw new SystemError("setns", lastErrno(), "back to the spawner's own pid namespace");
+      }
       return rc === 0 ? pid[0]! : -rc;
     } finally {
       this[Symbol.dispose]();

@@ -13,6 +13,7 @@ import { canCloseFrom, canSetForeground, SpawnPlan } from "../libc/spawn.ts";
 import { getLimit, RLIMIT_NOFILE, trySetLimit, type Limit } from "../libc/process.ts";
 import { setUmask } from "../libc/file.ts";
 import type { SpawnStage } from "../protocol/outcome.ts";
+import { openNamespace } from "../libc/namespace.ts";
 
 export interface SpawnSpec {
   /** The executable to run, already resolved (see path-lookup.ts); a relative one is found from `cwd`. */
@@ -43,6 +44,8 @@ export interface SpawnSpec {
   shellFallback?: boolean;
   /** With detach "group": make the new group the foreground group of the terminal at this target fd (where the C library can). */
   foregroundFd?: number;
+  /** The process is pid 1 of a new pid namespace (a sandbox's init). */
+  newPidNamespace?: boolean;
 }
 
 /** The program could not be started; `stage` says which step failed. */
@@ -88,6 +91,7 @@ export function spawnProcess(spec: SpawnSpec): Spawned {
       if (directory.kind === "fd") plan.changeDirectoryToFd(directory.fd);
       addFdActions(plan, spec, highestTarget, extraTargets);
       if (spec.foregroundFd !== undefined && canSetForeground()) plan.foregroundOf(spec.foregroundFd);
+      if (spec.newPidNamespace) plan.newPidNamespace(ownPidNamespace().fd);
     } catch (error) {
       plan[Symbol.dispose]();
       throw new SpawnError("setup", error instanceof SystemError ? error.errno : EBADF, (error as Error).message);
@@ -117,6 +121,13 @@ export function spawnProcess(spec: SpawnSpec): Spawned {
   }
   if (pid < 0) throw new SpawnError("exec", -pid, `cannot run '${shown}': ${strerror(-pid)}`);
   return { pid, extraTargets };
+}
+
+let pidNamespace: OwnedFd | null = null;
+
+/** This process's own pid namespace, opened once: where the thread that spawns returns to after a new one. */
+function ownPidNamespace(): OwnedFd {
+  return (pidNamespace ??= openNamespace("pid"));
 }
 
 /** Sets the soft open-file limit to `soft` (keeping the hard one); returns the old limit to restore. */

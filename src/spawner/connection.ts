@@ -116,12 +116,12 @@ async function runWhenSlotFree(
   request.disconnected.addEventListener("abort", () => beforeStart.abort(request.disconnected.reason), { once: true });
   let release: () => void;
   const { queue } = options;
-  if (queue.running >= queue.maxRunning) {
+  if (queue.mustWait(request.peer.uid)) {
     options.log.debug(`peer pid ${request.peer.pid}: waiting for a slot (${queue.running} running, ${queue.waiting} waiting before it)`);
   }
   try {
     state.queued = true;
-    release = await queue.acquire(beforeStart.signal);
+    release = await queue.acquire(beforeStart.signal, request.peer.uid);
   } catch (error) {
     if (error instanceof EndedBeforeStart) return { kind: "signaled", signal: error.signal, coreDumped: false };
     if (request.disconnected.aborted) throw new WatchCancelled(-1);

@@ -4,8 +4,8 @@
 // goes away.
 import { realpathSync } from "node:fs";
 import { strerror } from "../libc/system-error.ts";
-import { openFile } from "../libc/file.ts";
-import { O_PATH } from "../libc/constants.ts";
+import { openFile, readAt } from "../libc/file.ts";
+import { O_PATH, O_RDONLY } from "../libc/constants.ts";
 import { ENOENT } from "../libc/errno-values.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import type { Outcome } from "../protocol/outcome.ts";
@@ -63,7 +63,9 @@ export function programRunner(options: ProgramRunnerOptions): Handler {
       } else {
         const lookup = own ?? lookupProgram(name, env, lookupBase(request));
         if (!lookup.found) return notFound(shown, lookup.errno, false);
-        const run: ProgramToRun = { path: lookup.path, argv, env, cwd: request.cwd, cwdFd: request.cwdFd, fds: request.fds, context: request.context };
+        const run: ProgramToRun = {
+          path: lookup.path, argv, env: withUnderscore(env, lookup.path), cwd: request.cwd, cwdFd: request.cwdFd, fds: request.fds, context: request.context,
+        };
         program = request.pty
           ? launchSupervised(run, { sandbox: null, pty: request.pty }, hooks, replies(request, hooks))
           : launch(run, hooks);
@@ -122,6 +124,8 @@ function launchInSandbox(request: PortalRequest, what: { argv: Uint8Array[]; env
           clientNamespace: request.peerNamespace,
           credentials: { uid: request.peer.uid, gid: request.peer.gid, groups: [...request.peerGroups] },
           searchPath: !what.own,
+          // By fd: the bind at `path` may sit in a directory the client granted, where its rename would unmount it.
+          program: programFd && isExecutableFile(path) ? programFd : null,
         },
         pty: request.pty,
       },
@@ -132,6 +136,45 @@ function launchInSandbox(request: PortalRequest, what: { argv: Uint8Array[]; env
     programFd?.close();
   }
 }
+
+/**
+ * The shell's `_` names the program it runs (bash, zsh and ksh set it to the
+ * path they execute): a caller's that names the client (`_=.../portal-exec`)
+ * names the program the spawner found instead, as a direct run's would.
+ * Any other `_` (set by the caller itself) is left as it is.
+ */
+function withUnderscore(env: readonly Uint8Array[], path: Uint8Array): Uint8Array[] {
+  const at = env.findIndex((entry) => entry[0] === UNDERSCORE && entry[1] === EQUALS && namesTheClient(entry.subarray(2)));
+  if (at < 0) return [...env];
+  const entry = new Uint8Array(2 + path.length);
+  entry.set([UNDERSCORE, EQUALS]);
+  entry.set(path, 2);
+  return env.map((old, i) => (i === at ? entry : old));
+}
+
+function namesTheClient(value: Uint8Array): boolean {
+  const name = new TextDecoder().decode(value.subarray(value.lastIndexOf(0x2f) + 1));
+  return name === "portal-exec" || name === "portal";
+}
+
+const UNDERSCORE = 0x5f;
+const EQUALS = 0x3d;
+
+/**
+ * Whether `path` is an ELF executable, which runs from a close-on-exec fd (a
+ * script's interpreter would need to open the script again, by path).
+ */
+function isExecutableFile(path: Uint8Array): boolean {
+  try {
+    using file = openFile(path, O_RDONLY);
+    const header = new Uint8Array(4);
+    return readAt(file.fd, header, 0) === 4 && header.every((byte, i) => byte === ELF_MAGIC[i]);
+  } catch {
+    return false;
+  }
+}
+
+const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
 
 /** `path` with every link resolved, as the spawner sees it (unchanged if that fails: opening it will say why). */
 function realPath(path: Uint8Array): Uint8Array {

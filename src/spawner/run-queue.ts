@@ -1,22 +1,33 @@
 // Slots for running programs. Over --max-children, complete requests wait in
 // arrival order until a slot frees, up to --max-queue of them; past that they
-// are refused with the reason. A waiting request whose client goes away
+// are refused with the reason. One uid holds at most --max-children-per-uid
+// of the slots (root is not counted), so the rest stay for the others: a
+// request of a uid at its share waits, and a later request of another uid
+// takes a free slot before it. A waiting request whose client goes away
 // leaves the queue at once.
 import { limitRefusal, Refusal, RefusalCode } from "./refusal.ts";
 
 interface Waiter {
+  uid: number;
   grant: (release: () => void) => void;
   refuse: (refusal: Refusal) => void;
 }
 
+/** The default share of one uid: all slots but an eighth (at least one) kept for the others; one slot of one. */
+export function defaultMaxRunningPerUid(maxRunning: number): number {
+  return Math.max(1, maxRunning - Math.max(1, Math.floor(maxRunning / 8)));
+}
+
 export class RunQueue {
   readonly #waiting: Waiter[] = [];
+  readonly #runningBy = new Map<number, number>();
   #running = 0;
   #closed: string | null = null;
 
   constructor(
     readonly maxRunning: number,
     readonly maxWaiting: number,
+    readonly maxRunningPerUid = defaultMaxRunningPerUid(maxRunning),
   ) {}
 
   get running(): number {
@@ -27,21 +38,27 @@ export class RunQueue {
     return this.#waiting.length;
   }
 
+  /** Whether a request of `uid` would wait now. */
+  mustWait(uid: number): boolean {
+    return !this.#mayRun(uid);
+  }
+
   /**
-   * Resolves with the slot's release function once the request may run;
-   * rejects with a Refusal when the queue is full (or closed), or with the
-   * abort reason once `cancel` aborts while still waiting.
+   * Resolves with the slot's release function once the request of `uid` may
+   * run; rejects with a Refusal when the queue is full (or closed), or with
+   * the abort reason once `cancel` aborts while still waiting.
    */
-  acquire(cancel: AbortSignal): Promise<() => void> {
+  acquire(cancel: AbortSignal, uid: number): Promise<() => void> {
     if (this.#closed) return Promise.reject(new Refusal(this.#closed, { code: RefusalCode.Unavailable }));
-    if (this.#running < this.maxRunning && this.#waiting.length === 0) return Promise.resolve(this.#take());
+    // Whenever a slot is free, no waiter that may run is left waiting (#dispatch): none is passed over.
+    if (this.#mayRun(uid)) return Promise.resolve(this.#take(uid));
     if (this.#waiting.length >= this.maxWaiting) {
       return Promise.reject(
         limitRefusal(`busy: ${this.#running} programs are running and ${this.#waiting.length} requests are waiting (the spawner's --max-children ${this.maxRunning}, --max-queue ${this.maxWaiting})`),
       );
     }
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = { grant: resolve, refuse: reject };
+      const waiter: Waiter = { uid, grant: resolve, refuse: reject };
       this.#waiting.push(waiter);
       cancel.addEventListener(
         "abort",
@@ -62,15 +79,35 @@ export class RunQueue {
     for (const waiter of this.#waiting.splice(0)) waiter.refuse(new Refusal(reason, { code: RefusalCode.Unavailable }));
   }
 
-  #take(): () => void {
+  #mayRun(uid: number): boolean {
+    return this.#running < this.maxRunning && (uid === 0 || (this.#runningBy.get(uid) ?? 0) < this.maxRunningPerUid);
+  }
+
+  #take(uid: number): () => void {
     this.#running++;
+    this.#runningBy.set(uid, (this.#runningBy.get(uid) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.#running--;
-      const next = this.#waiting.shift();
-      if (next) next.grant(this.#take());
+      const left = this.#runningBy.get(uid)! - 1;
+      if (left === 0) this.#runningBy.delete(uid);
+      else this.#runningBy.set(uid, left);
+      this.#dispatch();
     };
+  }
+
+  /** Hands free slots to the first waiters, in arrival order, that may run. */
+  #dispatch(): void {
+    for (let i = 0; i < this.#waiting.length && this.#running < this.maxRunning; ) {
+      const waiter = this.#waiting[i]!;
+      if (!this.#mayRun(waiter.uid)) {
+        i++;
+        continue;
+      }
+      this.#waiting.splice(i, 1);
+      waiter.grant(this.#take(waiter.uid));
+    }
   }
 }

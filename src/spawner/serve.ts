@@ -16,7 +16,7 @@ import { claimSocketPath, listeningOn, SocketPathInUse } from "./socket-path.ts"
 import { silentLogger, type Logger } from "./logger.ts";
 import { compileEnvPolicy, defaultAccessPolicy, type AccessPolicy, type EnvPolicy } from "./access-policy.ts";
 import { Admission } from "./admission.ts";
-import { RunQueue } from "./run-queue.ts";
+import { defaultMaxRunningPerUid, RunQueue } from "./run-queue.ts";
 import { RefusalLog, refuseAtAccept } from "./refuse-at-accept.ts";
 import { openSocketLock, OrphanGuard, waitForLock } from "./orphan-guard.ts";
 import { tryLockExclusive } from "../libc/file.ts";
@@ -55,6 +55,8 @@ export interface ServeOptions {
   maxFds?: number;
   /** Programs (handler runs) at once; more wait their turn. Default 64. */
   maxChildren?: number;
+  /** Programs of one uid at once (root is exempt); its further requests wait, and other uids' go first. Default: maxChildren less an eighth of it (at least 1), but at least 1. */
+  maxChildrenPerUid?: number;
   /** Complete requests that may wait for a slot; more are refused. Default 1024. */
   maxQueue?: number;
   /** Connections at once (being read, waiting or running); more are refused at once. Default 1024. */
@@ -109,6 +111,7 @@ export function checkServeOptions(options: ServeOptions): void {
   }
   const counts: Array<[string, number | undefined, number]> = [
     ["maxChildren", options.maxChildren, 1],
+    ["maxChildrenPerUid", options.maxChildrenPerUid, 1],
     ["maxQueue", options.maxQueue, 0],
     ["maxConnections", options.maxConnections, 1],
     ["maxConnectionsPerUid", options.maxConnectionsPerUid, 1],
@@ -147,7 +150,8 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
 
   const watcher = FdWatcher.shared();
   const connections = new Set<Promise<void>>();
-  const queue = new RunQueue(options.maxChildren ?? DEFAULT_MAX_CHILDREN, options.maxQueue ?? DEFAULT_MAX_QUEUE);
+  const maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN;
+  const queue = new RunQueue(maxChildren, options.maxQueue ?? DEFAULT_MAX_QUEUE, options.maxChildrenPerUid ?? defaultMaxRunningPerUid(maxChildren));
   const admission = new Admission(options.access ?? defaultAccessPolicy(), {
     maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerUid: options.maxConnectionsPerUid ?? DEFAULT_MAX_CONNECTIONS_PER_UID,

@@ -2,14 +2,17 @@
 // needs no permission on the object) with whatever GRANT flags it is told,
 // bypassing the real client's own check. Run it as an unprivileged user:
 // only the spawner's check stands between it and the object.
-//   bun o-path-grant.ts SOCKET FLAGS:DEST=SRC [FLAGS:DEST=SRC...] -- ARGV...
+//   bun o-path-grant.ts SOCKET [--cwd=PATH] FLAGS:DEST=SRC [FLAGS:DEST=SRC...] -- ARGV...
+// --cwd sends a CWD record with that path (in the sandbox's view) and no fd.
 // Prints the conversation's end as JSON.
 import { openFile } from "../../src/libc/file.ts";
 import { O_NOFOLLOW, O_PATH } from "../../src/libc/constants.ts";
 import { encodeHello, encodeRecord, encodeStart, joinNulTerminated, RecordType } from "../../src/protocol/v2.ts";
 import { RawClient, summarizeV2 } from "./raw-client.ts";
 
-const [socket, ...rest] = process.argv.slice(2);
+const [socket, ...options] = process.argv.slice(2);
+const cwd = options[0]?.startsWith("--cwd=") ? options.shift()!.slice("--cwd=".length) : null;
+const rest = options;
 const split = rest.indexOf("--");
 const grants = rest.slice(0, split).map((grant) => /^(\d+):([^=]+)=(.*)$/.exec(grant)!.slice(1) as [string, string, string]);
 const argv = rest.slice(split + 1);
@@ -18,6 +21,7 @@ const enc = (s: string) => new TextEncoder().encode(s);
 const client = RawClient.connect(socket!);
 client.send(encodeHello());
 client.send(encodeRecord(RecordType.Args, joinNulTerminated(argv.map(enc), "args")));
+if (cwd !== null) client.send(encodeRecord(RecordType.Cwd, enc(cwd)));
 for (const [flagsArg, dest, src] of grants) {
   const flags = Number(flagsArg);
   const fd = openFile(src, O_PATH | ((flags & 2) !== 0 ? O_NOFOLLOW : 0));

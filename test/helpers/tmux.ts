@@ -97,6 +97,14 @@ export class TmuxTerminal {
     return (await this.waitFor(new RegExp(`^${marker} (\\S+)$`, "m"), "stty -g"))[1]!;
   }
 
+  /** The pane's terminal settings seen from outside (stty -g), without running anything in the pane: what the shell's line editor set. */
+  settingsFromOutside(): string {
+    const tty = this.#tmux(["display", "-p", "-t", "t", "#{pane_tty}"]).trim();
+    const run = Bun.spawnSync(["sh", "-c", 'stty -g < "$1"', "stty", tty], { stdio: ["ignore", "pipe", "pipe"] });
+    if (run.exitCode !== 0) throw new Error(`stty -g < ${tty}: ${run.stderr.toString()}`);
+    return run.stdout.toString().trim();
+  }
+
   kill(): void {
     running.delete(this);
     Bun.spawnSync(["tmux", "-L", this.#server, "kill-server"], { stdio: ["ignore", "ignore", "ignore"] });
