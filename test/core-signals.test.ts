@@ -79,7 +79,7 @@ describe("death by signal", () => {
 });
 
 describe("signals sent to portal-exec reach the program", () => {
-  for (const signal of ["TERM", "INT", "USR1", "HUP"] as const) {
+  for (const signal of ["TERM", "INT", "USR1", "HUP", "ALRM", "VTALRM", "PROF", "URG", "IO", "XCPU"] as const) {
     test(`SIG${signal}`, async () => {
       const { socket } = await startSpawner(scratch, ["--socket", scratch.path("portal.sock")]);
       // The shell reports a foreground sleep killed by HUP or USR1 on stderr; that is not the client's to print.

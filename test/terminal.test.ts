@@ -132,6 +132,16 @@ describe.skipIf(unavailable !== null)("portal-exec in a terminal", () => {
     }
   });
 
+  test("stty tostop: a job started in the background stops before it writes; kill %% then ends it, as directly", async () => {
+    const t = await fresh();
+    for (const via of ["", `${E} --`]) {
+      await t.clear();
+      t.type(`stty tostop; ${via} sh -c 'sleep 0.3; echo written' & sleep 2; jobs; kill %%; sleep 0.5; jobs; stty -tostop`);
+      await t.waitFor(/Stopped.*\n(.*\n)*.*Terminated/);
+      expect(t.screen()).not.toMatch(/^written$/m);
+    }
+  });
+
   test("what the program leaves running in the background outlives it, as directly (not hung up, not terminated)", async () => {
     const t = await fresh();
     for (const [via, name] of [["", "direct"], [`${E} --`, "portal"]] as const) {
@@ -165,12 +175,16 @@ describe.skipIf(unavailable !== null)("portal-exec in a terminal", () => {
     const t = await fresh();
     t.type(`${E} -- bash --norc --noprofile -i`);
     await t.waitFor(/-i\n\S*[#$]\s*$/m, "the inner prompt");
-    t.type(`PS1='in$ '; sleep 50`);
-    await t.waitFor(/sleep 50$/m);
+    // Ctrl-Z once the job runs (a ^Z while the shell itself still has the terminal only reaches the shell).
+    t.type(`PS1='in$ '; sh -c 'echo job-runs; exec sleep 50'`);
+    await t.waitFor(/^job-runs$/m);
     t.press("C-z");
-    await t.waitFor(/Stopped +sleep 50/);
-    t.type("jobs; kill -9 %1; wait; exit");
+    await t.waitFor(/Stopped +sh -c/);
+    // Right after jobs, bash leaves at once, and hangs up its stopped job on the way.
+    t.type("jobs; exit");
     await t.waitFor(/^exit$/m);
+    // Typed before the outer prompt, keys would still go to the client on its way out (as with ssh).
+    await t.prompt();
     expect(await t.run("true")).toBe(0);
     expect(t.screen()).not.toContain("no job control");
     expect(t.screen()).not.toContain("cannot set terminal process group");

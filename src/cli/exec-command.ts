@@ -8,7 +8,7 @@ import { accessReal, duplicateTo, openFile } from "../libc/file.ts";
 import { getAllLimits, getPid, RLIMIT_NOFILE, sendSignal } from "../libc/process.ts";
 import { currentAction, restoreAction, setDisposition } from "../libc/signal.ts";
 import { hasSignal } from "../libc/sigset.ts";
-import { isTerminal, terminalAttributes } from "../libc/tty.ts";
+import { asAJobFindsIt, isTerminal, terminalAttributes } from "../libc/tty.ts";
 import { F_OK, O_RDWR } from "../libc/constants.ts";
 import { start, type ExecResult, type PtyOption } from "../client/exec.ts";
 import { PortalError } from "../client/errors.ts";
@@ -29,8 +29,15 @@ export const PORTAL_FAILED = 125;
 /** How long a client whose spawner died relays the program's last words (its watchdog's grace is 1 s by default). */
 const PTY_CLOSE_WAIT_MS = 5000;
 
-/** Signals relayed to the program's process group while it runs. */
-const FORWARDED = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT"] as const;
+/**
+ * Signals relayed to the program's process group while it runs: every one a
+ * caller may send that the runtime lets us catch (not SIGPWR or SIGSYS,
+ * which it uses itself; not SIGSTKFLT or the real-time ones, which it
+ * cannot name).
+ */
+const FORWARDED = [
+  "SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGWINCH", "SIGCONT", "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGURG", "SIGIO", "SIGXCPU",
+] as const;
 
 /** The program's terminal, when it has one (see terminal-relay.ts): put back before any way out. */
 let relay: TerminalRelay | null = null;
@@ -92,10 +99,11 @@ export async function runExecCommand(args: Uint8Array[] = argumentBytes()): Prom
     const { TerminalRelay } = await import("./terminal-relay.ts");
     const { termiosToWire } = await import("../process/termios-wire.ts");
     relay = new TerminalRelay(terminal.input, terminal.output, terminal.terminal);
-    // The caller's settings (erase character, UTF-8 input, ...). In the background they are the shell's
-    // own editing modes (readline's -icanon -echo), not the job's: the pty then starts with the defaults.
+    // The caller's settings (erase character, UTF-8 input, tostop, ...). In the background the terminal is
+    // in the shell's own editing mode (readline's -icanon -echo), not the one a job finds: that part is undone.
     const foreground = relay.inForeground();
-    const attributes = terminal.terminal === null || !foreground ? null : terminalAttributes(terminal.terminal);
+    const found = terminal.terminal === null ? null : terminalAttributes(terminal.terminal);
+    const attributes = found && !foreground ? asAJobFindsIt(found) : found;
     pty = { ...relay.size(), fds: terminal.fds, termios: attributes ? termiosToWire(attributes) : null, background: !foreground };
     // The fds that get the pty are not forwarded: the relay reads and writes them here.
     for (const target of [0, 1, 2]) if (terminal.fds & (1 << target)) fds.delete(target);
@@ -191,18 +199,31 @@ function buildEnv(options: ExecCliOptions): Uint8Array[] {
  * relayed nor caught: it stays ignored here and in the program.
  */
 export function relaySignals(remote: ReturnType<typeof start>, ignored: bigint): void {
+  const continueProgram = () => {
+    programStopped = false;
+    if (!relay?.active) return void remote.kill(SIGNALS.SIGCONT);
+    // fg: the terminal is ours again (raw, its current size), and the program gets its pty's foreground;
+    // bg: the program runs on without it.
+    relay.resume();
+    remote.kill(SIGNALS.SIGCONT, { background: !relay.inForeground() });
+  };
   for (const name of FORWARDED) {
     if (hasSignal(ignored, SIGNALS[name])) continue;
     process.on(name, () => {
       if (relay?.active && name === "SIGWINCH") return relay.resize();
-      if (relay?.active && name === "SIGCONT") {
-        // fg: the terminal is ours again (raw, its current size), and the program gets its pty's foreground;
-        // bg: the program runs on without it.
-        relay.resume();
-        remote.kill(SIGNALS.SIGCONT, { background: !relay.inForeground() });
+      if (name === "SIGCONT") {
+        // `kill %job` sends a signal, then SIGCONT, and the stopped program must have the signal before it
+        // runs again (else it runs on, maybe into another stop, with the signal pending): what else came
+        // with this SIGCONT is relayed first.
+        if (programStopped) setTimeout(() => programStopped && continueProgram(), CONTINUE_AFTER_MS);
+        else continueProgram();
         return;
       }
-      if (remote.kill(SIGNALS[name])) return;
+      if (remote.kill(SIGNALS[name])) {
+        // We run, so our job was continued: the program gets its SIGCONT after this signal, as directly.
+        if (programStopped && isFatalByDefault(SIGNALS[name])) continueProgram();
+        return;
+      }
       if (!remote.running && isFatalByDefault(SIGNALS[name])) {
         relay?.close();
         dieBySignal(SIGNALS[name]);
@@ -226,8 +247,14 @@ export function relaySignals(remote: ReturnType<typeof start>, ignored: bigint):
   }
 }
 
+/** The program stopped with this client (Ctrl-Z, or a stop of its own) and has not been continued since. */
+let programStopped = false;
+/** How long a SIGCONT waits for the signals sent with it (see relaySignals). */
+const CONTINUE_AFTER_MS = 5;
+
 /** Stops this process by `signal` with its default action, and takes back our handler once continued. */
 export function stopLike(signal: number): void {
+  programStopped = true;
   // The shell takes its terminal back as it was.
   relay?.restore();
   const saved = currentAction(signal);

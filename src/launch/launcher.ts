@@ -20,7 +20,7 @@ import type { ProcessContext } from "../protocol/context.ts";
 import { fromWaitStatus, type Outcome, type SpawnStage } from "../protocol/outcome.ts";
 import type { PtyRequest } from "../protocol/pty.ts";
 import { ChildProcess } from "../process/child.ts";
-import { SIGNALS } from "../process/signals.ts";
+import { signalName, SIGNALS } from "../process/signals.ts";
 import { highestFdNeeded, spawnProcess, SpawnError } from "../process/spawn.ts";
 import { encodeProgramSpec, type ProgramSpec } from "./launch-spec.ts";
 import { helperCommand, helperEnvironment } from "./self-command.ts";
@@ -332,6 +332,7 @@ function followSupervisor(
   let resolveStarted!: (value: { pid: number } | { outcome: Outcome }) => void;
   const started = new Promise<{ pid: number } | { outcome: Outcome }>((resolve) => (resolveStarted = resolve));
   let programPid: number | null = null;
+  let programStarted = false;
   let failure: Outcome | null = null;
   const send = (command: SupervisorCommand) => {
     try {
@@ -360,6 +361,7 @@ function followSupervisor(
             if (fd) replies.ptyMaster(fd);
             break;
           case "started":
+            programStarted = true;
             programPid = fd ? pidOfPidFd(fd) : null;
             if (programPid !== null) hooks.onGroup(programPid);
             resolveStarted({ pid: programPid ?? supervisor.pid });
@@ -381,9 +383,15 @@ function followSupervisor(
       control.close();
       if (programPid !== null) hooks.onGroupGone(programPid);
     }
-    // No report: the supervisor died (or never got going); its own end is the program's.
+    // No report: the supervisor died (or never got going). After the program started, its own end is
+    // the program's (it kills the program's namespace or hangs up its terminal); before, nothing ran.
     const ended = await supervisor.exited;
-    return failure ?? ended;
+    if (failure) return failure;
+    if (!programStarted) {
+      const how = ended.kind === "exited" ? `with status ${ended.code}` : ended.kind === "signaled" ? `by ${signalName(ended.signal)}` : "";
+      return { kind: "spawn-failed", stage: "setup", errno: 0, message: `the program's supervisor ended ${how} before the program started` };
+    }
+    return ended;
   })();
   // (exited never rejects; the catch keeps any future path from crashing the spawner on an unhandled rejection.)
   void exited.then((outcome) => resolveStarted({ outcome })).catch(() => {});

@@ -63,8 +63,35 @@ export function rawMode(termios: Uint8Array): Uint8Array {
   return copy;
 }
 
-// glibc's struct termios: c_oflag at 4.
+/**
+ * `termios` as a job started from a shell finds the terminal: seen from the
+ * background, a terminal is in the shell's line-editor mode (readline turns
+ * off ICANON, ECHO and ICRNL and disables the ^O and ^V characters), which
+ * the shell sets back before it runs a foreground job. Everything else
+ * (TOSTOP, the erase character, UTF-8 input, ...) is the user's, and kept.
+ */
+export function asAJobFindsIt(termios: Uint8Array): Uint8Array {
+  const copy = termios.slice();
+  const view = new DataView(copy.buffer);
+  view.setUint32(TERMIOS_IFLAG, view.getUint32(TERMIOS_IFLAG, true) | ICRNL, true);
+  view.setUint32(TERMIOS_LFLAG, view.getUint32(TERMIOS_LFLAG, true) | ICANON | ECHO, true);
+  if (copy[TERMIOS_CC + VDISCARD] === 0) copy[TERMIOS_CC + VDISCARD] = CTRL_O;
+  if (copy[TERMIOS_CC + VLNEXT] === 0) copy[TERMIOS_CC + VLNEXT] = CTRL_V;
+  return copy;
+}
+
+// glibc's struct termios: c_iflag at 0, c_oflag at 4, c_lflag at 12, c_cc at 17; Linux's flag bits and c_cc indexes.
+const TERMIOS_IFLAG = 0;
 const TERMIOS_OFLAG = 4;
+const TERMIOS_LFLAG = 12;
+const TERMIOS_CC = 17;
+const ICRNL = 0o400;
+const ICANON = 0o2;
+const ECHO = 0o10;
+const VDISCARD = 13;
+const VLNEXT = 15;
+const CTRL_O = 0x0f;
+const CTRL_V = 0x16;
 
 export function windowSize(fd: number): WindowSize | null {
   const size = new Uint16Array(4);
