@@ -36,7 +36,7 @@ const run = (args: string[], extra: { fds?: Record<number, number>; cwd?: string
 describe("exec() results", () => {
   test.each([0, 3, 255])("exit code %d comes back as exitCode and shellExitCode", async (code) => {
     const result = await run(["/bin/sh", "-c", `exit ${code}`]);
-    expect(result).toMatchObject({ exitCode: code, signal: null, signalNumber: null, failed: false, shellExitCode: code, protocol: 3, waitStatus: code << 8 });
+    expect(result).toMatchObject({ exitCode: code, signal: null, signalNumber: null, failed: false, shellExitCode: code, protocol: 4, waitStatus: code << 8 });
     expect(result.outcome).toEqual({ kind: "exited", code });
     expect(result.pid).toBeGreaterThan(0);
   });
@@ -246,7 +246,7 @@ describe("serve(options, handler)", () => {
         },
       );
       expect(seen).toEqual({
-        protocol: 3,
+        protocol: 4,
         args: [[...Buffer.from("first")], [0xff, 0xfe], []],
         foo: "bar baz",
         missing: undefined,

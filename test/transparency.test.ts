@@ -136,6 +136,19 @@ describe("process attributes", () => {
     await expectSame({ setup: "ulimit -Sn 300", program: probe() }, lowSoft, [CLIENTS[0]]);
   });
 
+  test("scheduling: nice, CPU affinity, I/O priority, policy, OOM score adjustment and personality, as the caller has them", async () => {
+    await expectSame(
+      { setup: "echo 500 > /proc/self/oom_score_adj", wrapper: "nice -n 5 taskset -c 0 ionice -c 3 chrt -b 0 setarch -R", program: probe() },
+      (direct) => {
+        expect(direct.stdout).toContain("nice 5 rt_priority 0 policy 3\n");
+        expect(direct.stdout).toContain("Cpus_allowed_list 0\n");
+        expect(direct.stdout).toContain("ionice idle\n");
+        expect(direct.stdout).toContain("oom_score_adj 500\n");
+        expect(direct.stdout).toContain("personality 00040000\n");
+      },
+    );
+  });
+
   test("socket activation passes through: LISTEN_PID becomes the program's own pid, LISTEN_FDS and LISTEN_FDNAMES unchanged", async () => {
     await expectSame({ setup: "export LISTEN_FDS=1 LISTEN_FDNAMES=web LISTEN_PID=$$", program: probe() }, (direct) => {
       expect(direct.stdout).toContain("LISTEN_PID self\nLISTEN_FDS 1 LISTEN_FDNAMES web\n");

@@ -291,8 +291,8 @@ describe("a HELLO the spawner cannot accept", () => {
   test("is answered with REFUSED (code 1, with the reason), not a silent close: versions that do not meet, a wrong length, fds on it", async () => {
     const spawner = await spawnerWith([]);
     const cases: Array<[Uint8Array, number[], string]> = [
-      [encodeHello(4, 5), [], "protocol error: client speaks versions 4..5, this spawner speaks 2..3"],
-      [encodeHello(1, 1), [], "protocol error: client speaks versions 1..1, this spawner speaks 2..3"],
+      [encodeHello(5, 6), [], "protocol error: client speaks versions 5..6, this spawner speaks 2..4"],
+      [encodeHello(1, 1), [], "protocol error: client speaks versions 1..1, this spawner speaks 2..4"],
       [new Uint8Array([...encodeHello(), 0]), [], "protocol error: HELLO must be 16 bytes, got 17"],
       [encodeHello(), [0], "protocol error: the first record must not carry fds"],
     ];

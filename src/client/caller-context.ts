@@ -17,6 +17,7 @@ import { closeOnExec, readWholeFile } from "../libc/file.ts";
 import { getAllLimits, getPid, RLIMIT_NOFILE, UNLIMITED, type Limit } from "../libc/process.ts";
 import { blockedSignals, ignoredSignals as ignoredSignalsNow } from "../libc/signal.ts";
 import { signalBit } from "../libc/sigset.ts";
+import { currentScheduling } from "../libc/scheduling.ts";
 import type { ProcessContext } from "../protocol/context.ts";
 
 const SIGINT = 2;
@@ -119,5 +120,6 @@ export function callerContext(options: { inherited?: Inherited; detectClosedStd?
     closed,
     limits,
     listenPid: process.env.LISTEN_FDS !== undefined && process.env.LISTEN_PID === String(getPid()),
+    scheduling: currentScheduling(),
   };
 }

@@ -195,7 +195,7 @@ export function start(options: ExecOptions): RemoteProcess {
             ptyMaster: (master) => resolvePty(master),
           },
         );
-        return toResult(run.outcome, run.pid, version === 3 ? 3 : 2, performance.now() - begin);
+        return toResult(run.outcome, run.pid, version === 4 ? 4 : version === 3 ? 3 : 2, performance.now() - begin);
       } finally {
         version = null;
         resolvePid(null);

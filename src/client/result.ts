@@ -17,12 +17,12 @@ export interface ExecResult {
   outcome: Outcome;
   /** The program's pid inside the spawner's pid namespace (v2 only). */
   pid: number | null;
-  /** 1, or the revision of protocol v2 that was spoken (2 or 3). */
-  protocol: 1 | 2 | 3;
+  /** 1, or the revision of protocol v2 that was spoken (2, 3 or 4). */
+  protocol: 1 | 2 | 3 | 4;
   durationMs: number;
 }
 
-export function toResult(outcome: Outcome, pid: number | null, protocol: 1 | 2 | 3, durationMs: number): ExecResult {
+export function toResult(outcome: Outcome, pid: number | null, protocol: 1 | 2 | 3 | 4, durationMs: number): ExecResult {
   const base = { outcome, pid, protocol, durationMs, waitStatus: toWaitStatus(outcome) };
   switch (outcome.kind) {
     case "exited":

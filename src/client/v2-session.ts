@@ -5,6 +5,7 @@ import { closeAll, type OwnedFd } from "../libc/owned-fd.ts";
 import { MAX_FDS_PER_RECORD } from "../protocol/limits.ts";
 import type { Outcome } from "../protocol/outcome.ts";
 import { encodeContextPayload, type ProcessContext } from "../protocol/context.ts";
+import { encodeSchedulingPayload } from "../protocol/scheduling.ts";
 import { encodePtyPayload, type PtyRequest } from "../protocol/pty.ts";
 import {
   chunks, decodeHelloAck, decodeOutcome, decodeRefused, decodeStarted, decodeStopped, encodeFdTargets, encodeGrant, encodeHello,
@@ -156,6 +157,7 @@ async function sendBody(send: RecordSender, request: V2Request, version: number)
   }
   for (const grant of request.grants) await send(encodeGrant(grant), [grant.fd.fd]);
   if (version >= 3 && request.context) await send(encodeRecord(RecordType.Context, encodeContextPayload(request.context)));
+  if (version >= 4 && request.context?.scheduling) await send(encodeRecord(RecordType.Scheduling, encodeSchedulingPayload(request.context.scheduling)));
   if (version >= 3 && request.pty) await send(encodeRecord(RecordType.Pty, encodePtyPayload(request.pty)));
   await send(encodeStart({ argc: request.args.length, envc: request.env.length, fdCount: request.fds.size, flags: 0 }));
 }

@@ -12,6 +12,7 @@ import { hasSignal } from "../libc/sigset.ts";
 import { pointerArray } from "../libc/spawn.ts";
 import { cString } from "../libc/c-string.ts";
 import { becomeUser, clearCapabilities, limitCapabilities, setNoNewPrivileges } from "../libc/credentials.ts";
+import { applyScheduling } from "../libc/scheduling.ts";
 import { SystemError } from "../libc/system-error.ts";
 import { ECANCELED, ENOEXEC, EPERM } from "../libc/errno-values.ts";
 import { SIG_SETMASK } from "../libc/constants.ts";
@@ -46,6 +47,8 @@ export function becomeProgram(spec: ProgramSpec): StepFailure {
     return { stage: "chdir", errno: (error as SystemError).errno ?? 2 };
   }
   try {
+    // As the user the program runs as, without capabilities in a sandbox: no more than its caller could set.
+    if (spec.scheduling) applyScheduling(spec.scheduling);
     setUmask(spec.umask);
     for (let signal = 1; signal <= 64; signal++) {
       if (signal === SIGNALS.SIGKILL || signal === SIGNALS.SIGSTOP) continue;

@@ -7,18 +7,22 @@
 // that differs needs the step. An fd limit lowered for the moment only
 // stops new fds above it, and the JS thread is the only one that makes fds.
 import { RESOURCES, RLIMIT_NOFILE, type Limit } from "../libc/process.ts";
+import { sameScheduling, type Scheduling } from "../libc/scheduling.ts";
 import type { ResourceLimit } from "../protocol/context.ts";
 
 export interface Wanted {
   limits: readonly ResourceLimit[];
   ignored: bigint;
   listenPid: boolean;
+  scheduling?: Scheduling | null;
 }
 
 export interface Own {
   /** Indexed by RLIMIT_* number. */
   limits: readonly Limit[];
   ignored: bigint;
+  /** Asked only when the caller's is known. */
+  scheduling: () => Scheduling;
 }
 
 export type LaunchPlan = { step: string } | { step: null; nofileSoft: bigint | null };
@@ -26,6 +30,7 @@ export type LaunchPlan = { step: string } | { step: null; nofileSoft: bigint | n
 export function planLaunch(wanted: Wanted, own: Own, highestTarget: number): LaunchPlan {
   if (wanted.listenPid) return { step: "LISTEN_PID" };
   if ((wanted.ignored & ~own.ignored) !== 0n) return { step: "ignored signals" };
+  if (wanted.scheduling && !sameScheduling(wanted.scheduling, own.scheduling())) return { step: "scheduling" };
   let nofileSoft: bigint | null = null;
   for (const limit of wanted.limits) {
     const mine = own.limits[limit.resource];

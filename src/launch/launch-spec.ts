@@ -3,6 +3,7 @@
 // and everything about the process it must become. Internal, never on the
 // wire: JSON, with byte strings in base64, passed in a memfd.
 import type { ResourceLimit } from "../protocol/context.ts";
+import type { Scheduling } from "../protocol/scheduling.ts";
 
 export interface Credentials {
   uid: number;
@@ -29,6 +30,8 @@ export interface ProgramSpec {
   limits: ResourceLimit[];
   /** Set LISTEN_PID to the program's own pid. */
   listenPid: boolean;
+  /** How the program is scheduled (nice, CPUs, ...), as its caller is; null: as this helper is. */
+  scheduling?: Scheduling | null;
   /** Become this user before exec (a sandboxed program runs as its client). */
   credentials: Credentials | null;
   /** Drop every capability and set no_new_privs. */
@@ -49,14 +52,16 @@ export interface ProgramSpec {
   waitFd?: number | null;
 }
 
-type Encoded<T> = { [K in keyof T]: T[K] extends Uint8Array ? string : T[K] extends Uint8Array | null ? string | null : T[K] extends Uint8Array[] ? string[] : T[K] extends bigint ? string : T[K] extends ResourceLimit[] ? Array<{ resource: number; soft: string; hard: string }> : T[K] };
+type EncodedScheduling = Omit<Scheduling, "affinity"> & { affinity: string };
+type Encoded<T> = { [K in keyof T]: T[K] extends Uint8Array ? string : T[K] extends Uint8Array | null ? string | null : T[K] extends Uint8Array[] ? string[] : T[K] extends bigint ? string : T[K] extends ResourceLimit[] ? Array<{ resource: number; soft: string; hard: string }> : T[K] extends Scheduling | null | undefined ? EncodedScheduling | null | undefined : T[K] };
 
 const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
 const unb64 = (text: string) => new Uint8Array(Buffer.from(text, "base64"));
 
 export function encodeProgramSpec(spec: ProgramSpec): Encoded<ProgramSpec> {
+  const { scheduling, ...rest } = spec;
   return {
-    ...spec,
+    ...rest,
     path: b64(spec.path),
     argv: spec.argv.map(b64),
     env: spec.env.map(b64),
@@ -64,12 +69,14 @@ export function encodeProgramSpec(spec: ProgramSpec): Encoded<ProgramSpec> {
     blocked: spec.blocked.toString(),
     ignored: spec.ignored.toString(),
     limits: spec.limits.map((l) => ({ resource: l.resource, soft: l.soft.toString(), hard: l.hard.toString() })),
+    ...(scheduling === undefined ? {} : { scheduling: scheduling && { ...scheduling, affinity: b64(scheduling.affinity) } }),
   };
 }
 
 export function decodeProgramSpec(value: Encoded<ProgramSpec>): ProgramSpec {
+  const { scheduling, ...rest } = value;
   return {
-    ...value,
+    ...rest,
     path: unb64(value.path),
     argv: value.argv.map(unb64),
     env: value.env.map(unb64),
@@ -77,6 +84,7 @@ export function decodeProgramSpec(value: Encoded<ProgramSpec>): ProgramSpec {
     blocked: BigInt(value.blocked),
     ignored: BigInt(value.ignored),
     limits: value.limits.map((l) => ({ resource: l.resource, soft: BigInt(l.soft), hard: BigInt(l.hard) })),
+    ...(scheduling === undefined ? {} : { scheduling: scheduling && { ...scheduling, affinity: unb64(scheduling.affinity) } }),
   };
 }
 

@@ -10,6 +10,7 @@ import { closeAll, FdScope, type OwnedFd } from "../libc/owned-fd.ts";
 import { duplicate, memFd, pipe, readWholeFile, writeAll } from "../libc/file.ts";
 import { unixSocketPair } from "../libc/socket.ts";
 import { getAllLimits, RESOURCES, UNLIMITED, type Limit } from "../libc/process.ts";
+import { currentScheduling } from "../libc/scheduling.ts";
 import { currentAction } from "../libc/signal.ts";
 import { ALL_SIGNALS, signalBit } from "../libc/sigset.ts";
 import { strerror } from "../libc/system-error.ts";
@@ -66,7 +67,7 @@ export interface LaunchHooks {
 export function launchPlan(program: Pick<ProgramToRun, "context" | "fds">): LaunchPlan {
   const { context } = program;
   if (!context) return { step: null, nofileSoft: null };
-  return planLaunch(context, { limits: ownLimits(), ignored: ownIgnored() }, Math.max(2, ...program.fds.keys()));
+  return planLaunch(context, { limits: ownLimits(), ignored: ownIgnored(), scheduling: currentScheduling }, Math.max(2, ...program.fds.keys()));
 }
 
 /** Launches `program` directly or through the exec step, as its context needs. */
@@ -131,6 +132,7 @@ function launchStep(program: ProgramToRun, hooks: LaunchHooks): LaunchedProgram 
     ignored: context.ignored,
     limits: context.limits,
     listenPid: context.listenPid,
+    scheduling: context.scheduling ?? null,
     credentials: null,
     unprivileged: false,
     keepFds: targets,
@@ -276,6 +278,7 @@ export function launchSupervised(program: ProgramToRun, supervision: Supervision
     ignored: context?.ignored ?? 0n,
     limits: context?.limits ?? ownLimits().map((limit, resource) => ({ resource, ...limit })),
     listenPid: context?.listenPid ?? false,
+    scheduling: context?.scheduling ?? null,
     credentials: supervision.sandbox?.credentials ?? null,
     unprivileged: supervision.sandbox !== null,
     keepFds: [],

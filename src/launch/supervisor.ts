@@ -9,6 +9,7 @@ import { closeAll, FdScope, OwnedFd } from "../libc/owned-fd.ts";
 import { memFd, pipe, writeAll } from "../libc/file.ts";
 import { openPidFd, trySendSignal, tryWait, getAllLimits } from "../libc/process.ts";
 import { SigInfo } from "../libc/siginfo.ts";
+import { currentScheduling } from "../libc/scheduling.ts";
 import { openPty, setForegroundGroup, setTerminalAttributes, setWindowSize, takeControllingTerminal } from "../libc/tty.ts";
 import { unshareNamespaces } from "../libc/namespace.ts";
 import { canSetForeground } from "../libc/spawn.ts";
@@ -143,7 +144,7 @@ export async function supervise(spec: SupervisorSpec, control: OwnedFd): Promise
 async function startProgram(
   program: ProgramSpec, fds: Map<number, OwnedFd>, spec: SupervisorSpec, root: SandboxRoot | null, slave: OwnedFd | null, programFile: OwnedFd | null,
 ): Promise<number> {
-  const plan = root || program.credentials || program.unprivileged ? null : planLaunch(program, { limits: getAllLimits(), ignored: ownIgnored() }, Math.max(2, ...fds.keys()));
+  const plan = root || program.credentials || program.unprivileged ? null : planLaunch(program, { limits: getAllLimits(), ignored: ownIgnored(), scheduling: currentScheduling }, Math.max(2, ...fds.keys()));
   if (plan && plan.step === null && (plan.nofileSoft === null || BigInt(highestFdNeeded({ fds })) < plan.nofileSoft)) {
     const { pid } = spawnProcess({
       path: program.path, argv: program.argv, env: program.env, cwd: program.cwd, fds, closed: program.closeFds,

@@ -134,5 +134,5 @@ export const SCM_MAX_FD = 253;
 
 /** System call numbers that differ between the architectures we build for. */
 export const SYS = process.arch === "arm64"
-  ? { setgroups: 159, pidfd_send_signal: 424, open_tree: 428, move_mount: 429, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, openat2: 437, pivot_root: 41 }
-  : { setgroups: 116, pidfd_send_signal: 424, open_tree: 428, move_mount: 429, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, openat2: 437, pivot_root: 155 };
+  ? { setgroups: 159, ioprio_set: 30, ioprio_get: 31, pidfd_send_signal: 424, open_tree: 428, move_mount: 429, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, openat2: 437, pivot_root: 41 }
+  : { setgroups: 116, ioprio_set: 251, ioprio_get: 252, pidfd_send_signal: 424, open_tree: 428, move_mount: 429, pidfd_open: 434, faccessat2: 439, mount_setattr: 442, openat2: 437, pivot_root: 155 };

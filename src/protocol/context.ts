@@ -5,6 +5,7 @@
 //   n x (u32 resource, u32 zero, u64 soft, u64 hard)
 import { ProtocolError } from "./errors.ts";
 import { MAX_CONTEXT_BYTES } from "./limits.ts";
+import type { Scheduling } from "./scheduling.ts";
 
 /** CONTEXT flag: set LISTEN_PID to the program's own pid (systemd socket activation passes through). */
 export const CONTEXT_LISTEN_PID = 1;
@@ -34,6 +35,8 @@ export interface ProcessContext {
   limits: ResourceLimit[];
   /** LISTEN_PID becomes the program's pid (the caller was the socket-activated process). */
   listenPid: boolean;
+  /** How the caller is scheduled (nice, CPUs, ...): the SCHEDULING record of revision 4, not part of CONTEXT's payload. */
+  scheduling?: Scheduling | null;
 }
 
 export function encodeContextPayload(context: ProcessContext): Uint8Array {

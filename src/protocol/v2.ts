@@ -2,7 +2,8 @@
 // All integers are little-endian. Every record but HELLO is
 //   u16 type | u16 reserved (0) | u32 payload length | payload
 // Revision 3 (negotiated in HELLO) adds CONTEXT, PTY, PTY_MASTER, STOPPED,
-// SIGNAL targets, a CWD directory fd and more GRANT kinds.
+// SIGNAL targets, a CWD directory fd and more GRANT kinds; revision 4 adds
+// SCHEDULING.
 import { HEADER_BYTES, MAX_MESSAGE_BYTES, MAX_RECORD_BYTES } from "./limits.ts";
 import { SPAWN_STAGES, type Outcome, type SpawnStage } from "./outcome.ts";
 import { ProtocolError } from "./errors.ts";
@@ -13,7 +14,7 @@ export { joinNulTerminated, splitNulTerminated } from "./nul-strings.ts";
 
 /** The revisions of v2 this implementation speaks; HELLO offers both, HELLO_ACK names one. */
 export const VERSION_MIN = 2;
-export const VERSION = 3;
+export const VERSION = 4;
 
 /** First record of a v2 connection: "\0portal\0", u32 lowest and u32 highest version spoken. */
 export const HELLO_MAGIC = new Uint8Array([0, 0x70, 0x6f, 0x72, 0x74, 0x61, 0x6c, 0]);
@@ -30,6 +31,7 @@ export const enum RecordType {
   Grant = 0x07,
   Context = 0x08,
   Pty = 0x09,
+  Scheduling = 0x0a,
   // spawner -> client
   HelloAck = 0x81,
   Started = 0x82,
@@ -42,6 +44,8 @@ export const enum RecordType {
 
 /** Record types that exist only from revision 3 on. */
 export const REVISION_3_TYPES: ReadonlySet<number> = new Set([RecordType.Context, RecordType.Pty, RecordType.PtyMaster, RecordType.Stopped]);
+/** Record types that exist only from revision 4 on. */
+export const REVISION_4_TYPES: ReadonlySet<number> = new Set([RecordType.Scheduling]);
 
 /** Bits of START's flags word. Unknown bits are refused. */
 export const START_FLAGS_KNOWN = 0;

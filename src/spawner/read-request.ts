@@ -9,12 +9,13 @@ import {
 } from "../protocol/limits.ts";
 import {
   chooseVersion, decodeFdTargets, decodeGrant, decodeHello, decodeRecord, decodeStart, isHello, RecordType,
-  REVISION_3_TYPES, splitNulTerminated, START_FLAGS_KNOWN, VERSION_MIN, VERSION, type WireRecord,
+  REVISION_3_TYPES, REVISION_4_TYPES, splitNulTerminated, START_FLAGS_KNOWN, VERSION_MIN, VERSION, type WireRecord,
 } from "../protocol/v2.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import { decodeV1FdNumbers, decodeV1Strings, V1_FD_RECORD_BYTES } from "../protocol/v1.ts";
 import { decodeContextPayload, type ProcessContext } from "../protocol/context.ts";
 import { decodePtyPayload, type PtyRequest } from "../protocol/pty.ts";
+import { decodeSchedulingPayload, type Scheduling } from "../protocol/scheduling.ts";
 import { bytesEqual, concatBytes } from "../protocol/bytes.ts";
 import { limitRefusal, protocolRefusal, Refusal, RefusalCode } from "./refusal.ts";
 import type { Grant, RequestFields } from "./request.ts";
@@ -65,6 +66,7 @@ class V2RequestReader {
   #cwdFd: OwnedFd | null = null;
   #context: ProcessContext | null = null;
   #pty: PtyRequest | null = null;
+  #scheduling: Scheduling | null = null;
   #bytes = 0;
 
   constructor(
@@ -90,8 +92,9 @@ class V2RequestReader {
     }
     const fds = this.scope.adopt(result.fds);
     const record = decodeRecord(result.data);
-    if (this.version < 3 && REVISION_3_TYPES.has(record.type)) {
-      throw new ProtocolError(`record type 0x${record.type.toString(16)} needs protocol revision 3 (this connection agreed on ${this.version})`);
+    const needs = REVISION_4_TYPES.has(record.type) ? 4 : REVISION_3_TYPES.has(record.type) ? 3 : 2;
+    if (this.version < needs) {
+      throw new ProtocolError(`record type 0x${record.type.toString(16)} needs protocol revision ${needs} (this connection agreed on ${this.version})`);
     }
     return { record, fds };
   }
@@ -118,6 +121,10 @@ class V2RequestReader {
       case RecordType.Context:
         if (this.#context) throw new ProtocolError("CONTEXT is given twice");
         this.#context = decodeContextPayload(record.payload);
+        return;
+      case RecordType.Scheduling:
+        if (this.#scheduling) throw new ProtocolError("SCHEDULING is given twice");
+        this.#scheduling = decodeSchedulingPayload(record.payload);
         return;
       case RecordType.Pty:
         if (this.#pty) throw new ProtocolError("PTY is given twice");
@@ -182,9 +189,10 @@ class V2RequestReader {
           `(${args.length}, ${env.length}, ${this.#fds.size})`,
       );
     }
+    if (this.#scheduling && !this.#context) throw new ProtocolError("SCHEDULING comes with CONTEXT or not at all");
     return {
       protocol: this.version, args, env, cwd: this.#cwd, cwdFd: this.#cwdFd, fds: this.#fds, grants: this.#grants,
-      context: this.#context, pty: this.#pty,
+      context: this.#context && { ...this.#context, scheduling: this.#scheduling }, pty: this.#pty,
     };
   }
 }

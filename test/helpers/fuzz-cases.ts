@@ -4,7 +4,7 @@
 // rebuilt from (master seed, index) alone.
 import { HEADER_BYTES, MAX_RECORD_BYTES, MAX_TARGET_FD, V1_MAX_FDS, V1_MAX_RECORD_BYTES } from "../../src/protocol/limits.ts";
 import {
-  encodeFdTargets, encodeHello, encodeRecord, encodeSignal, encodeStart, HELLO_BYTES, HELLO_MAGIC, joinNulTerminated, RecordType,
+  encodeFdTargets, encodeHello, encodeRecord, encodeSignal, encodeStart, HELLO_BYTES, HELLO_MAGIC, joinNulTerminated, RecordType, VERSION,
 } from "../../src/protocol/v2.ts";
 import { encodeV1FdNumbers, encodeV1Strings } from "../../src/protocol/v1.ts";
 import { FD_KINDS, type FdKind } from "./fd-kinds.ts";
@@ -427,8 +427,8 @@ function referenceV2(steps: readonly Step[]): { verdict: "runs" | "refused"; why
   const hello = new DataView(steps[0]!.data.buffer, steps[0]!.data.byteOffset, steps[0]!.data.byteLength);
   if (steps[0]!.fds.length > 0) return refused("HELLO with fds");
   if (steps[0]!.data.length !== HELLO_BYTES) return refused("HELLO length");
-  // The spawner speaks revisions 2 and 3 and picks the highest both speak.
-  const version = Math.min(hello.getUint32(12, true), 3);
+  // The spawner speaks revisions 2 to VERSION and picks the highest both speak.
+  const version = Math.min(hello.getUint32(12, true), VERSION);
   if (version < Math.max(hello.getUint32(8, true), 2)) return refused("HELLO versions");
   const args: number[] = [];
   const env: number[] = [];

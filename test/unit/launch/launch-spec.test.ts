@@ -21,6 +21,7 @@ const full: ProgramSpec = {
     { resource: 0, soft: 0n, hard: 0n },
   ],
   listenPid: true,
+  scheduling: { nice: -5, ioPriority: (3 << 13) | 7, policy: 3, priority: 0, affinity: new Uint8Array([0x05, 0, 0xff]), oomScoreAdjust: -1000, personality: 0x40000 },
   credentials: { uid: 1000, gid: 100, groups: [100, 27, 4] },
   unprivileged: true,
   keepFds: [0, 1, 2, 7],
@@ -40,6 +41,7 @@ test("nulls and absent optional fields stay null and absent", () => {
   };
   delete bare.searchPath;
   delete bare.waitFd;
+  delete bare.scheduling;
   const back = throughJson(bare);
   expect(back).toEqual(bare);
   expect("searchPath" in back).toBe(false);

@@ -77,14 +77,15 @@ describe("HELLO and the revision handshake", () => {
     expect(isHello(encodeHello().subarray(0, 7))).toBe(false);
   });
 
-  test("the spawner picks the highest revision both speak (docs: min(max, 3) if >= max(min, 2))", () => {
-    expect([VERSION_MIN, VERSION]).toEqual([2, 3]);
+  test("the spawner picks the highest revision both speak (docs: min(max, 4) if >= max(min, 2))", () => {
+    expect([VERSION_MIN, VERSION]).toEqual([2, 4]);
     expect(chooseVersion({ min: 2, max: 2 })).toBe(2);
     expect(chooseVersion({ min: 2, max: 3 })).toBe(3);
-    expect(chooseVersion({ min: 3, max: 9 })).toBe(3);
+    expect(chooseVersion({ min: 2, max: 4 })).toBe(4);
+    expect(chooseVersion({ min: 3, max: 9 })).toBe(4);
     expect(chooseVersion({ min: 1, max: 3 })).toBe(3);
     expect(chooseVersion({ min: 0, max: 2 })).toBe(2);
-    expect(chooseVersion({ min: 4, max: 5 })).toBeNull();
+    expect(chooseVersion({ min: 5, max: 6 })).toBeNull();
     expect(chooseVersion({ min: 1, max: 1 })).toBeNull();
     expect(chooseVersion({ min: 3, max: 2 })).toBeNull();
   });

@@ -1,0 +1,107 @@
+// How the kernel schedules a thread and treats its process: nice value, CPU
+// affinity, I/O priority, scheduling policy, OOM score adjustment and
+// execution domain (personality). All but the last two are per thread on
+// Linux; these read and set the calling thread's, which is what a process
+// it starts (or the process it execs into) inherits.
+import { FFIType, ptr } from "bun:ffi";
+import { lazySymbols } from "./library.ts";
+import { rawSyscall } from "./process.ts";
+import { readWholeFile, openFile, writeAll } from "./file.ts";
+import { O_WRONLY, SYS } from "./constants.ts";
+import type { Scheduling } from "../protocol/scheduling.ts";
+
+export type { Scheduling };
+
+const { i32, u32, u64, ptr: p } = FFIType;
+const c = lazySymbols({
+  getpriority: { args: [i32, u32], returns: i32 },
+  setpriority: { args: [i32, u32, i32], returns: i32 },
+  sched_getaffinity: { args: [i32, u64, p], returns: i32 },
+  sched_setaffinity: { args: [i32, u64, p], returns: i32 },
+  sched_getscheduler: { args: [i32], returns: i32 },
+  sched_getparam: { args: [i32, p], returns: i32 },
+  sched_setscheduler: { args: [i32, i32, p], returns: i32 },
+  personality: { args: [u64], returns: i32 },
+});
+
+const PRIO_PROCESS = 0;
+const IOPRIO_WHO_PROCESS = 1;
+/** Room for 1024 CPUs, glibc's cpu_set_t (MAX_AFFINITY_BYTES of the record). */
+const AFFINITY_BYTES = 128;
+/** personality(0xffffffff) reads the current one without changing it. */
+const PERSONALITY_QUERY = 0xffffffff;
+
+/** The calling thread's scheduling attributes. */
+export function currentScheduling(): Scheduling {
+  const affinity = new Uint8Array(AFFINITY_BYTES);
+  // (getpriority returns the nice value itself; for the calling thread it cannot fail.)
+  const nice = c().getpriority(PRIO_PROCESS, 0);
+  const param = new Int32Array(1);
+  const policy = c().sched_getscheduler(0);
+  c().sched_getparam(0, ptr(param));
+  if (c().sched_getaffinity(0, AFFINITY_BYTES, ptr(affinity)) < 0) affinity.fill(0xff);
+  const ioPriority = rawSyscall(SYS.ioprio_get, IOPRIO_WHO_PROCESS, 0);
+  return {
+    nice,
+    ioPriority: ioPriority < 0 ? 0 : ioPriority,
+    policy: policy < 0 ? 0 : policy,
+    priority: param[0]!,
+    affinity,
+    oomScoreAdjust: readOomScoreAdjust(),
+    personality: c().personality(PERSONALITY_QUERY) >>> 0,
+  };
+}
+
+function readOomScoreAdjust(): number {
+  try {
+    return Number(new TextDecoder().decode(readWholeFile("/proc/self/oom_score_adj")).trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function sameScheduling(a: Scheduling, b: Scheduling): boolean {
+  return a.nice === b.nice && a.ioPriority === b.ioPriority && a.policy === b.policy && a.priority === b.priority
+    && a.oomScoreAdjust === b.oomScoreAdjust && a.personality === b.personality
+    && a.affinity.length === b.affinity.length && a.affinity.every((byte, i) => byte === b.affinity[i]);
+}
+
+/**
+ * Gives the calling thread (about to exec) `wanted`, each attribute on its
+ * own: one the kernel refuses (a nice value below the current one without
+ * CAP_SYS_NICE, a real-time policy, a lower OOM adjustment without
+ * CAP_SYS_RESOURCE) stays as it is. Returns the names of those refused.
+ */
+export function applyScheduling(wanted: Scheduling): string[] {
+  const refused: string[] = [];
+  const now = currentScheduling();
+  if (wanted.personality !== now.personality && c().personality(wanted.personality) < 0) refused.push("personality");
+  if (!sameBytes(wanted.affinity, now.affinity) && c().sched_setaffinity(0, wanted.affinity.length, ptr(wanted.affinity)) < 0) refused.push("affinity");
+  if (wanted.policy !== now.policy || wanted.priority !== now.priority) {
+    const param = new Int32Array([wanted.priority]);
+    if (c().sched_setscheduler(0, wanted.policy, ptr(param)) < 0) refused.push("scheduling policy");
+  }
+  // After the policy: setting SCHED_OTHER/BATCH resets nothing, but the nice value is the last word for them.
+  if (wanted.nice !== currentNice() && c().setpriority(PRIO_PROCESS, 0, wanted.nice) < 0) refused.push("nice value");
+  if (wanted.ioPriority !== now.ioPriority && rawSyscall(SYS.ioprio_set, IOPRIO_WHO_PROCESS, 0, wanted.ioPriority) < 0) refused.push("I/O priority");
+  if (wanted.oomScoreAdjust !== now.oomScoreAdjust && !writeOomScoreAdjust(wanted.oomScoreAdjust)) refused.push("OOM score adjustment");
+  return refused;
+}
+
+function currentNice(): number {
+  return c().getpriority(PRIO_PROCESS, 0);
+}
+
+function writeOomScoreAdjust(value: number): boolean {
+  try {
+    using file = openFile("/proc/self/oom_score_adj", O_WRONLY);
+    writeAll(file.fd, new TextEncoder().encode(`${value}\n`));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
