@@ -93,6 +93,17 @@ describe.skipIf(unavailable !== null)("--sandbox: never more than the caller", (
     expect(control.outcome).toEqual({ kind: "exited", code: 7 });
   });
 
+  test("whatever the request says (here no CONTEXT at all), the program gets no more than its client has: hard limits, nice value", async () => {
+    const grants = STD.map((dir) => `0:${dir}=${dir}`);
+    // Which check failed, by the exit status: 2 the hard limit, 3 the soft one, 4 the nice value; 7 none.
+    const check = 'test "$(ulimit -Hn)" = 256 || exit 2; test "$(ulimit -Sn)" = 256 || exit 3; set -- $(cat /proc/self/stat); test "${19}" = 5 || exit 4; exit 7';
+    const run = startProcess(scratch, [...asNobody(), "/bin/sh", "-c", `ulimit -n 256; exec nice -n 5 "$@"`, "sh", rawGrant, spawner.socket, ...grants, "--", "/bin/sh", "-c", check], { cwd: "/" });
+    const result = await finish(run);
+    expect(result.stderr).toBe("");
+    const ending = JSON.parse(result.stdout) as V2Ending;
+    expect(ending).toMatchObject({ refused: null, outcome: { kind: "exited", code: 7 } });
+  });
+
   const identity = "id -u; id -g; id -G; grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs):' /proc/self/status";
   const expectedStatus = ["CapInh:\t0000000000000000", "CapPrm:\t0000000000000000", "CapEff:\t0000000000000000", "CapBnd:\t0000000000000000", "CapAmb:\t0000000000000000", "NoNewPrivs:\t1"];
 

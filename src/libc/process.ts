@@ -7,6 +7,7 @@ import { ESRCH } from "./errno-values.ts";
 import { lastErrno, sys, sysOrErrno, SystemError } from "./system-error.ts";
 import { SigInfo } from "./siginfo.ts";
 import { P_PIDFD, SYS } from "./constants.ts";
+import { readWholeFile } from "./file.ts";
 
 const { i32, u32, i64, u64, ptr: p } = FFIType;
 const c = lazySymbols({
@@ -95,6 +96,26 @@ export function trySetLimit(resource: number, limit: Limit): number {
 }
 
 /** Every resource limit of this process, indexed by RLIMIT_* number (one buffer, no per-call wrapping: a client pays this at every start). */
+/**
+ * Every resource limit of process `pid`, from /proc/PID/limits (readable by
+ * anyone, where prlimit(2) on another user's process may be refused), or
+ * null if it cannot be read (the process is gone).
+ */
+export function limitsOf(pid: number): Limit[] | null {
+  let text: string;
+  try {
+    text = new TextDecoder().decode(readWholeFile(`/proc/${pid}/limits`));
+  } catch {
+    return null;
+  }
+  // "%-25s %-20s %-20s %-10s": name, soft, hard, units; one line per RLIMIT_* in order, after a heading.
+  const lines = text.split("\n").slice(1, 1 + RESOURCES.length);
+  const value = (word: string) => (word === "unlimited" ? UNLIMITED : BigInt(word));
+  const limits = lines.map((line) => /^.{25} (\S+)\s+(\S+)/.exec(line));
+  if (limits.length !== RESOURCES.length || limits.some((m) => !m || !/^(\d+|unlimited)$/.test(m[1]!) || !/^(\d+|unlimited)$/.test(m[2]!))) return null;
+  return limits.map((m) => ({ soft: value(m![1]!), hard: value(m![2]!) }));
+}
+
 export function getAllLimits(): Limit[] {
   const buffer = new BigUint64Array(2 * RESOURCES.length);
   const base = ptr(buffer);

@@ -31,30 +31,38 @@ const AFFINITY_BYTES = 128;
 /** personality(0xffffffff) reads the current one without changing it. */
 const PERSONALITY_QUERY = 0xffffffff;
 
-/** The calling thread's scheduling attributes. */
-export function currentScheduling(): Scheduling {
+/** The scheduling attributes of thread `pid` (0: the calling one; another process's: its main thread). */
+export function currentScheduling(pid = 0): Scheduling {
   const affinity = new Uint8Array(AFFINITY_BYTES);
-  // (getpriority returns the nice value itself; for the calling thread it cannot fail.)
-  const nice = c().getpriority(PRIO_PROCESS, 0);
+  // (getpriority returns the nice value itself; -1 is a value too, so a vanished pid reads as that.)
+  const nice = c().getpriority(PRIO_PROCESS, pid);
   const param = new Int32Array(1);
-  const policy = c().sched_getscheduler(0);
-  c().sched_getparam(0, ptr(param));
-  if (c().sched_getaffinity(0, AFFINITY_BYTES, ptr(affinity)) < 0) affinity.fill(0xff);
-  const ioPriority = rawSyscall(SYS.ioprio_get, IOPRIO_WHO_PROCESS, 0);
+  const policy = c().sched_getscheduler(pid);
+  c().sched_getparam(pid, ptr(param));
+  if (c().sched_getaffinity(pid, AFFINITY_BYTES, ptr(affinity)) < 0) affinity.fill(0xff);
+  const ioPriority = rawSyscall(SYS.ioprio_get, IOPRIO_WHO_PROCESS, pid);
   return {
     nice,
     ioPriority: ioPriority < 0 ? 0 : ioPriority,
     policy: policy < 0 ? 0 : policy,
     priority: param[0]!,
     affinity,
-    oomScoreAdjust: readOomScoreAdjust(),
-    personality: c().personality(PERSONALITY_QUERY) >>> 0,
+    oomScoreAdjust: readOomScoreAdjust(pid),
+    personality: pid === 0 ? c().personality(PERSONALITY_QUERY) >>> 0 : readPersonality(pid),
   };
 }
 
-function readOomScoreAdjust(): number {
+function readOomScoreAdjust(pid: number): number {
   try {
-    return Number(new TextDecoder().decode(readWholeFile("/proc/self/oom_score_adj")).trim()) || 0;
+    return Number(new TextDecoder().decode(readWholeFile(`/proc/${pid === 0 ? "self" : pid}/oom_score_adj`)).trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function readPersonality(pid: number): number {
+  try {
+    return Number.parseInt(new TextDecoder().decode(readWholeFile(`/proc/${pid}/personality`)).trim(), 16) || 0;
   } catch {
     return 0;
   }

@@ -9,6 +9,9 @@ import { O_PATH, O_RDONLY } from "../libc/constants.ts";
 import { ENOENT } from "../libc/errno-values.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import type { Outcome } from "../protocol/outcome.ts";
+import type { ProcessContext } from "../protocol/context.ts";
+import { limitsOf } from "../libc/process.ts";
+import { currentScheduling } from "../libc/scheduling.ts";
 import { lookupProgram, type Lookup } from "../process/path-lookup.ts";
 import { signalName } from "../process/signals.ts";
 import { SpawnError } from "../process/spawn.ts";
@@ -117,7 +120,7 @@ function launchInSandbox(request: PortalRequest, what: { argv: Uint8Array[]; env
       binds.push({ fd: programFd, dest: path, kind: "ro" });
     }
     return launchSupervised(
-      { path, argv: what.argv, env: what.env, cwd: sandboxCwd(request.cwd, grants), cwdFd: null, fds: request.fds, context: request.context },
+      { path, argv: what.argv, env: what.env, cwd: sandboxCwd(request.cwd, grants), cwdFd: null, fds: request.fds, context: withinPeer(request.context, request.peer.pid) },
       {
         sandbox: {
           binds,
@@ -135,6 +138,32 @@ function launchInSandbox(request: PortalRequest, what: { argv: Uint8Array[]; env
   } finally {
     programFd?.close();
   }
+}
+
+/**
+ * In a sandbox the program gets no more than its client process has, as the
+ * kernel sees it, whatever the request says: each hard limit at most the
+ * client's (the soft one at most that), and the client's own scheduling
+ * (nice value, CPUs, I/O priority, policy, OOM adjustment, personality).
+ * (The exec step applies them after the program became the peer, without
+ * capabilities, so it could not raise them itself; but it starts from the
+ * spawner's, which may be higher than the client's.) Without CONTEXT
+ * (revision 2) the same bounds apply to the spawner's own.
+ */
+function withinPeer(context: ProcessContext | null, pid: number): ProcessContext {
+  const peerLimits = limitsOf(pid);
+  if (!peerLimits) throw new Refusal("client went away before its program started");
+  const scheduling = currentScheduling(pid);
+  const base: ProcessContext = context ?? {
+    umask: process.umask(), blocked: 0n, ignored: 0n, closed: 0, listenPid: false,
+    limits: peerLimits.map((limit, resource) => ({ resource, ...limit })),
+  };
+  const limits = base.limits.map((limit) => {
+    const peerHard = peerLimits[limit.resource]?.hard ?? limit.hard;
+    const hard = limit.hard < peerHard ? limit.hard : peerHard;
+    return { resource: limit.resource, soft: limit.soft < hard ? limit.soft : hard, hard };
+  });
+  return { ...base, limits, scheduling };
 }
 
 /**
