@@ -3,7 +3,7 @@
 // terminal, with job control across the boundary. Each case is checked
 // against what the same program does run directly in the same terminal.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, Scratch, waitFor } from "./helpers/harness.ts";
 import { baseEnv, startSpawner, type SpawnerProc } from "./helpers/trust-processes.ts";
@@ -139,6 +139,30 @@ describe.skipIf(unavailable !== null)("portal-exec in a terminal", () => {
       t.type(`stty tostop; ${via} sh -c 'sleep 0.3; echo written' & sleep 2; jobs; kill %%; sleep 0.5; jobs; stty -tostop`);
       await t.waitFor(/Stopped.*\n(.*\n)*.*Terminated/);
       expect(t.screen()).not.toMatch(/^written$/m);
+    }
+  });
+
+  test("kill -WINCH (no resize) reaches the program, as directly; it is not taken for a resize of the same size", async () => {
+    const t = await fresh();
+    for (const via of ["", `${E} --`]) {
+      await t.clear();
+      const marker = `winch-${Math.random().toString(36).slice(2, 8)}`;
+      t.type(`${via} sh -c 'trap "echo got-WINCH" WINCH; echo ready; while :; do sleep 0.1; done' ${marker}`);
+      await t.waitFor(/^ready$/m);
+      // The client when there is one, else the program itself: whoever the caller's kill would name.
+      const pids = readdirSync("/proc").filter((name) => /^\d+$/.test(name)).filter((pid) => {
+        try {
+          const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+          return argv.includes(marker) && (via === "" || argv.includes("portal-exec"));
+        } catch {
+          return false;
+        }
+      });
+      expect(pids.length).toBe(1);
+      process.kill(Number(pids[0]), "SIGWINCH");
+      await t.waitFor(/^got-WINCH$/m);
+      t.press("C-c");
+      await t.prompt();
     }
   });
 

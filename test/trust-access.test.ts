@@ -187,6 +187,15 @@ describe.skipIf(!canSwitchUser)("a peer cannot deny service to others", () => {
       for (const hog of hogs) hog.proc.kill("SIGTERM");
     }
   });
+  test("a caller gets no more scheduling than it has: a forged SCHEDULING (nice -20, SCHED_FIFO 99, no ASLR) for a root spawner's fixed PROGRAM is bounded", async () => {
+    const probe = scratch.path("sched-probe.sh");
+    writeFileSync(probe, '#!/bin/sh\nset -- $(cat /proc/self/stat)\necho "nice ${19} rt ${40} policy ${41} personality $(cat /proc/self/personality) uid $(id -u)"\n');
+    chmodSync(probe, 0o755);
+    const forger = await nobodyExecutable(tools, join(import.meta.dir, "helpers/forged-scheduling.ts"), "forged-scheduling");
+    const spawner = await openSpawner(["--allow-uid", "nobody", "--", probe]);
+    const run = await finish(startProcess(scratch, [...AS_NOBODY, "nice", "-n", "3", forger, spawner.socket], { env: baseEnv() }));
+    expect(run).toMatchObject({ code: 0, stderr: "", stdout: "nice 3 rt 0 policy 0 personality 00000000 uid 0\n" });
+  });
 });
 
 /** Opens a file in the scratch dir for a program's output; the test closes the returned fd. */

@@ -210,7 +210,8 @@ export function relaySignals(remote: ReturnType<typeof start>, ignored: bigint):
   for (const name of FORWARDED) {
     if (hasSignal(ignored, SIGNALS[name])) continue;
     process.on(name, () => {
-      if (relay?.active && name === "SIGWINCH") return relay.resize();
+      // A resize reaches the program from its pty; a SIGWINCH sent with kill (same size) is relayed as it is.
+      if (relay?.active && name === "SIGWINCH" && relay.resize()) return;
       if (name === "SIGCONT") {
         // `kill %job` sends a signal, then SIGCONT, and the stopped program must have the signal before it
         // runs again (else it runs on, maybe into another stop, with the signal pending): what else came

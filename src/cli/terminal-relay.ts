@@ -71,13 +71,21 @@ export class TerminalRelay implements PollPump {
     this.resize();
   }
 
-  /** SIGWINCH: the pty gets the caller's new size (the kernel tells the program's foreground group). */
-  resize(): void {
-    if (!this.#master || this.terminal === null) return;
+  /**
+   * SIGWINCH: the pty gets the caller's new size (the kernel tells the
+   * program's foreground group). Returns false when the size was the same
+   * (the kernel then tells no one).
+   */
+  resize(): boolean {
+    if (!this.#master || this.terminal === null) return false;
     try {
-      setWindowSize(this.#master.fd, this.size());
+      const before = windowSize(this.#master.fd);
+      const size = this.size();
+      setWindowSize(this.#master.fd, size);
+      return !before || before.rows !== size.rows || before.cols !== size.cols || before.xpixel !== size.xpixel || before.ypixel !== size.ypixel;
     } catch {
       // The master is gone: nothing to resize.
+      return false;
     }
   }
 

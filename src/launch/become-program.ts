@@ -30,6 +30,9 @@ export function becomeProgram(spec: ProgramSpec): StepFailure {
     if (readInto(wait.fd, new Uint8Array(1)) !== 1) return { stage: "setup", errno: ECANCELED };
   }
   try {
+    // The caller's own scheduling (the spawner bounded it by the client process's), while setting it
+    // may still need a capability: a sandboxed program could not lower a spawner's nice value itself.
+    if (spec.scheduling) applyScheduling(spec.scheduling);
     // Bounds first (that needs a capability), then the user (so does that), then whatever is left.
     if (spec.unprivileged) limitCapabilities();
     if (spec.credentials) becomeUser(spec.credentials.uid, spec.credentials.gid, spec.credentials.groups);
@@ -47,8 +50,6 @@ export function becomeProgram(spec: ProgramSpec): StepFailure {
     return { stage: "chdir", errno: (error as SystemError).errno ?? 2 };
   }
   try {
-    // As the user the program runs as, without capabilities in a sandbox: no more than its caller could set.
-    if (spec.scheduling) applyScheduling(spec.scheduling);
     setUmask(spec.umask);
     for (let signal = 1; signal <= 64; signal++) {
       if (signal === SIGNALS.SIGKILL || signal === SIGNALS.SIGSTOP) continue;

@@ -3,8 +3,9 @@
 // are refused with the reason. One uid holds at most --max-children-per-uid
 // of the slots (root is not counted), so the rest stay for the others: a
 // request of a uid at its share waits, and a later request of another uid
-// takes a free slot before it. A waiting request whose client goes away
-// leaves the queue at once.
+// takes a free slot before it. Of the queue, one uid may fill all but an
+// eighth (at least one place), so another uid can still wait its turn. A
+// waiting request whose client goes away leaves the queue at once.
 import { limitRefusal, Refusal, RefusalCode } from "./refusal.ts";
 
 interface Waiter {
@@ -52,11 +53,8 @@ export class RunQueue {
     if (this.#closed) return Promise.reject(new Refusal(this.#closed, { code: RefusalCode.Unavailable }));
     // Whenever a slot is free, no waiter that may run is left waiting (#dispatch): none is passed over.
     if (this.#mayRun(uid)) return Promise.resolve(this.#take(uid));
-    if (this.#waiting.length >= this.maxWaiting) {
-      return Promise.reject(
-        limitRefusal(`busy: ${this.#running} programs are running and ${this.#waiting.length} requests are waiting (the spawner's --max-children ${this.maxRunning}, --max-queue ${this.maxWaiting})`),
-      );
-    }
+    const refusal = this.#whyNotWait(uid);
+    if (refusal) return Promise.reject(limitRefusal(refusal));
     return new Promise((resolve, reject) => {
       const waiter: Waiter = { uid, grant: resolve, refuse: reject };
       this.#waiting.push(waiter);
@@ -77,6 +75,24 @@ export class RunQueue {
   close(reason: string): void {
     this.#closed = reason;
     for (const waiter of this.#waiting.splice(0)) waiter.refuse(new Refusal(reason, { code: RefusalCode.Unavailable }));
+  }
+
+  /** Why a request of `uid` may not wait either (the queue, or this uid's share of it, is full), or null. */
+  #whyNotWait(uid: number): string | null {
+    const mine = uid === 0 ? 0 : this.#waiting.filter((waiter) => waiter.uid === uid).length;
+    const shareFull = uid !== 0 && mine >= defaultMaxRunningPerUid(this.maxWaiting) && this.maxWaiting > 1;
+    if (this.#waiting.length < this.maxWaiting && !shareFull) return null;
+    if (this.#running >= this.maxRunning && !shareFull) {
+      return `busy: ${this.#running} programs are running and ${this.#waiting.length} requests are waiting (the spawner's --max-children ${this.maxRunning}, --max-queue ${this.maxWaiting})`;
+    }
+    const running = this.#runningBy.get(uid) ?? 0;
+    const why = this.#running < this.maxRunning
+      ? `uid ${uid} has ${running} programs running, its share (the spawner's --max-children-per-uid ${this.maxRunningPerUid})`
+      : `${this.#running} programs are running (the spawner's --max-children ${this.maxRunning})`;
+    const queue = shareFull
+      ? `${mine} of its requests are waiting, its share of the spawner's --max-queue ${this.maxWaiting}`
+      : `${this.#waiting.length} requests are waiting (the spawner's --max-queue ${this.maxWaiting})`;
+    return `busy: ${why}, and ${queue}`;
   }
 
   #mayRun(uid: number): boolean {

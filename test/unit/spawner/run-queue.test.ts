@@ -102,3 +102,24 @@ test("root is not held to a share; waiters that may run are served in arrival or
   expect(order).toEqual(["a1", "b", "a2"]);
   expect([queue.running, queue.waiting]).toEqual([0, 0]);
 });
+
+test("one uid may fill all but an eighth of the queue (at least one place): another uid can still wait its turn, and the reason names the share", async () => {
+  const queue = new RunQueue(2, 4, 1);
+  const first = await queue.acquire(never, 1000);
+  const other = await queue.acquire(never, 2000);
+  const waiting = [0, 1, 2].map(() => queue.acquire(never, 1000).catch((e: unknown) => e));
+  const refused = (await queue.acquire(never, 1000).catch((e: unknown) => e)) as Refusal;
+  expect(refused).toBeInstanceOf(Refusal);
+  expect(refused.message).toBe(
+    "busy: 2 programs are running (the spawner's --max-children 2), and 3 of its requests are waiting, its share of the spawner's --max-queue 4",
+  );
+  // Uid 2000 still gets the last place.
+  const last = queue.acquire(never, 2000);
+  expect(queue.waiting).toBe(4);
+  other();
+  first();
+  // Uid 1000 runs one at a time (its share is 1): each release lets its next one in.
+  expect(((await last) as () => void)()).toBeUndefined();
+  for (const next of waiting) ((await next) as () => void)();
+  expect([queue.running, queue.waiting]).toEqual([0, 0]);
+});
