@@ -238,3 +238,17 @@ describe.skipIf(unavailable !== null)("--sandbox: a program ends as it would dir
     );
   });
 });
+
+describe.skipIf(unavailable !== null)("--sandbox: a spawner scheduled otherwise than its caller", () => {
+  const scratch = new Scratch();
+  let spawner: RunningSpawner;
+  beforeAll(async () => {
+    spawner = await startSpawner(scratch, ["--socket", scratch.path("s.sock"), "--sandbox"], { expectSocket: scratch.path("s.sock"), wrapper: ["nice", "-n", "5"] });
+  });
+  afterAll(() => scratch.cleanup());
+
+  test("the program gets its caller's nice value, even one lower than the spawner's (set before its capabilities go)", async () => {
+    const result = await runExec(scratch, ["--socket", spawner.socket, "--grant-std", "--", "/bin/sh", "-c", "set -- $(cat /proc/self/stat); echo \"nice ${19}\""]);
+    expect(result).toMatchObject({ code: 0, stdout: "nice 0\n", stderr: "" });
+  });
+});
