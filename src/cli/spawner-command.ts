@@ -12,7 +12,7 @@ import { notifyReadyFd, sdNotify } from "../spawner/readiness.ts";
 import { defaultAccessPolicy } from "../spawner/access-policy.ts";
 import { markInheritedFdsCloseOnExec } from "../spawner/inherited-fds.ts";
 import { resolveId } from "./user-names.ts";
-import { defaultMaxRunningPerUid } from "../spawner/run-queue.ts";
+import { oneUidsShare } from "../spawner/run-queue.ts";
 import { DEFAULT_MAX_FDS, DEFAULT_MAX_REQUEST_BYTES } from "../protocol/limits.ts";
 import { createLogger, parseLogLevel, SYSLOG, writeLines } from "./log.ts";
 import { argumentBytes } from "./process-bytes.ts";
@@ -129,7 +129,7 @@ export async function runSpawnerCommand(args: Uint8Array[]): Promise<void> {
     env: { allow: repeated(options, "allow-env"), deny: repeated(options, "deny-env") },
     sandbox: parsed.sandbox ? checkSandbox() : false,
     maxChildren,
-    maxChildrenPerUid: number(parsed["max-children-per-uid"], "max-children-per-uid", defaultMaxRunningPerUid(maxChildren), { min: 1, integer: true }),
+    maxChildrenPerUid: number(parsed["max-children-per-uid"], "max-children-per-uid", oneUidsShare(maxChildren), { min: 1, integer: true }),
     maxQueue: number(parsed["max-queue"], "max-queue", DEFAULT_MAX_QUEUE, { min: 0, integer: true }),
     maxConnectionsPerUid: number(parsed["max-connections-per-uid"], "max-connections-per-uid", DEFAULT_MAX_CONNECTIONS_PER_UID, { min: 1, integer: true }),
     idleGcMs: 1000,

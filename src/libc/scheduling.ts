@@ -78,35 +78,29 @@ export function sameScheduling(a: Scheduling, b: Scheduling): boolean {
  * Gives the calling thread (about to exec) `wanted`, each attribute on its
  * own: one the kernel refuses (a nice value below the current one without
  * CAP_SYS_NICE, a real-time policy, a lower OOM adjustment without
- * CAP_SYS_RESOURCE) stays as it is. Returns the names of those refused.
+ * CAP_SYS_RESOURCE) stays as it is.
  */
-export function applyScheduling(wanted: Scheduling): string[] {
-  const refused: string[] = [];
+export function applyScheduling(wanted: Scheduling): void {
   const now = currentScheduling();
-  if (wanted.personality !== now.personality && c().personality(wanted.personality) < 0) refused.push("personality");
-  if (!sameBytes(wanted.affinity, now.affinity) && c().sched_setaffinity(0, wanted.affinity.length, ptr(wanted.affinity)) < 0) refused.push("affinity");
-  if (wanted.policy !== now.policy || wanted.priority !== now.priority) {
-    const param = new Int32Array([wanted.priority]);
-    if (c().sched_setscheduler(0, wanted.policy, ptr(param)) < 0) refused.push("scheduling policy");
-  }
+  if (wanted.personality !== now.personality) c().personality(wanted.personality);
+  if (!sameBytes(wanted.affinity, now.affinity)) c().sched_setaffinity(0, wanted.affinity.length, ptr(wanted.affinity));
+  if (wanted.policy !== now.policy || wanted.priority !== now.priority) c().sched_setscheduler(0, wanted.policy, ptr(new Int32Array([wanted.priority])));
   // After the policy: setting SCHED_OTHER/BATCH resets nothing, but the nice value is the last word for them.
-  if (wanted.nice !== currentNice() && c().setpriority(PRIO_PROCESS, 0, wanted.nice) < 0) refused.push("nice value");
-  if (wanted.ioPriority !== now.ioPriority && rawSyscall(SYS.ioprio_set, IOPRIO_WHO_PROCESS, 0, wanted.ioPriority) < 0) refused.push("I/O priority");
-  if (wanted.oomScoreAdjust !== now.oomScoreAdjust && !writeOomScoreAdjust(wanted.oomScoreAdjust)) refused.push("OOM score adjustment");
-  return refused;
+  if (wanted.nice !== currentNice()) c().setpriority(PRIO_PROCESS, 0, wanted.nice);
+  if (wanted.ioPriority !== now.ioPriority) rawSyscall(SYS.ioprio_set, IOPRIO_WHO_PROCESS, 0, wanted.ioPriority);
+  if (wanted.oomScoreAdjust !== now.oomScoreAdjust) writeOomScoreAdjust(wanted.oomScoreAdjust);
 }
 
 function currentNice(): number {
   return c().getpriority(PRIO_PROCESS, 0);
 }
 
-function writeOomScoreAdjust(value: number): boolean {
+function writeOomScoreAdjust(value: number): void {
   try {
     using file = openFile("/proc/self/oom_score_adj", O_WRONLY);
     writeAll(file.fd, new TextEncoder().encode(`${value}\n`));
-    return true;
   } catch {
-    return false;
+    // Refused (a lower value without CAP_SYS_RESOURCE): it stays as it is.
   }
 }
 

@@ -24,8 +24,16 @@ export interface Scheduling {
 const FIXED_BYTES = 28;
 /** 1024 CPUs (glibc's cpu_set_t). */
 export const MAX_AFFINITY_BYTES = 128;
-const POLICIES = new Set([0, 1, 2, 3, 5]);
+export const SCHED_OTHER = 0;
+export const SCHED_FIFO = 1;
+export const SCHED_RR = 2;
+export const SCHED_BATCH = 3;
+export const SCHED_IDLE = 5;
+const POLICIES = new Set([SCHED_OTHER, SCHED_FIFO, SCHED_RR, SCHED_BATCH, SCHED_IDLE]);
 const RESET_ON_FORK = 0x40000000;
+const IOPRIO_CLASS_RT = 1;
+const IOPRIO_CLASS_BE = 2;
+const IOPRIO_CLASS_IDLE = 3;
 
 export function encodeSchedulingPayload(scheduling: Scheduling): Uint8Array {
   const bytes = new Uint8Array(FIXED_BYTES + scheduling.affinity.length);
@@ -63,4 +71,38 @@ export function decodeSchedulingPayload(payload: Uint8Array): Scheduling {
   if (scheduling.oomScoreAdjust < -1000 || scheduling.oomScoreAdjust > 1000) throw new ProtocolError(`SCHEDULING OOM score adjustment ${scheduling.oomScoreAdjust} is outside -1000..1000`);
   if (scheduling.ioPriority > 0xffff) throw new ProtocolError(`SCHEDULING I/O priority 0x${scheduling.ioPriority.toString(16)} is not one`);
   return scheduling;
+}
+
+/**
+ * What `asked` asks for where it asks for no more than `has` (a caller may
+ * ask for less: a higher nice value or OOM adjustment, fewer CPUs, the idle
+ * policy or I/O class), else what `has` has. The personality is as asked.
+ */
+export function boundScheduling(asked: Scheduling | null, has: Scheduling): Scheduling {
+  if (!asked) return has;
+  const cpus = asked.affinity.map((byte, i) => byte & (has.affinity[i] ?? 0));
+  return {
+    nice: Math.max(asked.nice, has.nice),
+    oomScoreAdjust: Math.max(asked.oomScoreAdjust, has.oomScoreAdjust),
+    affinity: cpus.some((byte) => byte !== 0) ? cpus : has.affinity,
+    ...(policyRank(asked) <= policyRank(has) ? { policy: asked.policy, priority: asked.priority } : { policy: has.policy, priority: has.priority }),
+    ioPriority: ioRank(asked.ioPriority) <= ioRank(has.ioPriority) ? asked.ioPriority : has.ioPriority,
+    personality: asked.personality,
+  };
+}
+
+/** How favoured a policy is: idle below the normal ones, real-time above them by priority. */
+function policyRank({ policy, priority }: Scheduling): number {
+  const base = policy & ~RESET_ON_FORK;
+  if (base === SCHED_IDLE) return 0;
+  return base === SCHED_FIFO || base === SCHED_RR ? 2 + priority : 1;
+}
+
+/** How favoured an I/O priority is: idle, then best effort (level 0 first; none counts as level 4), then real time. */
+function ioRank(ioPriority: number): number {
+  const kind = ioPriority >> 13;
+  const level = ioPriority & 7;
+  if (kind === IOPRIO_CLASS_IDLE) return 0;
+  if (kind === IOPRIO_CLASS_RT) return 200 - level;
+  return 100 - (kind === IOPRIO_CLASS_BE ? level : 4);
 }

@@ -9,10 +9,6 @@ import { O_PATH, O_RDONLY } from "../libc/constants.ts";
 import { ENOENT } from "../libc/errno-values.ts";
 import type { OwnedFd } from "../libc/owned-fd.ts";
 import type { Outcome } from "../protocol/outcome.ts";
-import type { ProcessContext } from "../protocol/context.ts";
-import type { Scheduling } from "../protocol/scheduling.ts";
-import { limitsOf } from "../libc/process.ts";
-import { currentScheduling } from "../libc/scheduling.ts";
 import { lookupProgram, type Lookup } from "../process/path-lookup.ts";
 import { signalName } from "../process/signals.ts";
 import { SpawnError } from "../process/spawn.ts";
@@ -20,6 +16,7 @@ import { launch, launchSupervised, type LaunchedProgram, type LaunchHooks, type 
 import { Refusal, type Handler, type PortalRequest } from "./request.ts";
 import { programEnvironment } from "./access-policy.ts";
 import { checkGrants, sandboxCwd, type CheckedGrant } from "./sandbox-grants.ts";
+import { withinPeer } from "./peer-bounds.ts";
 import type { Logger } from "./logger.ts";
 
 export interface ProgramRunnerOptions {
@@ -144,33 +141,6 @@ function launchInSandbox(request: PortalRequest, what: { argv: Uint8Array[]; env
 }
 
 /**
- * The program gets no more than its client process has, as the kernel sees
- * it, whatever the request says (a forged CONTEXT or SCHEDULING, or none):
- * each hard limit at most the client's (the soft one at most that), and the
- * client's own scheduling (nice value, CPUs, I/O priority, policy, OOM
- * adjustment, personality). Without CONTEXT (revision 2, v1) the same comes
- * from the client process. `otherUser`: the program runs as another user
- * than its caller (the spawner's, without --sandbox), so the personality
- * flags a setuid exec clears (PER_CLEAR_ON_SETID) are cleared.
- */
-function withinPeer(context: ProcessContext | null, pid: number, otherUser = false): ProcessContext {
-  const peerLimits = limitsOf(pid);
-  if (!peerLimits) throw new Refusal("client went away before its program started");
-  const bounded = boundedScheduling(context?.scheduling ?? null, currentScheduling(pid));
-  const scheduling = otherUser ? { ...bounded, personality: bounded.personality & ~PER_CLEAR_ON_SETID } : bounded;
-  const base: ProcessContext = context ?? {
-    umask: process.umask(), blocked: 0n, ignored: 0n, closed: 0, listenPid: false,
-    limits: peerLimits.map((limit, resource) => ({ resource, ...limit })),
-  };
-  const limits = base.limits.map((limit) => {
-    const peerHard = peerLimits[limit.resource]?.hard ?? limit.hard;
-    const hard = limit.hard < peerHard ? limit.hard : peerHard;
-    return { resource: limit.resource, soft: limit.soft < hard ? limit.soft : hard, hard };
-  });
-  return { ...base, limits, scheduling };
-}
-
-/**
  * The shell's `_` names the program it runs (bash, zsh and ksh set it to the
  * path they execute): a caller's that names the client (`_=.../portal-exec`)
  * names the program the spawner found instead, as a direct run's would.
@@ -189,40 +159,6 @@ function namesTheClient(value: Uint8Array): boolean {
   const name = new TextDecoder().decode(value.subarray(value.lastIndexOf(0x2f) + 1));
   return name === "portal-exec" || name === "portal";
 }
-
-/**
- * What the request asks for where it asks for no more than the client has
- * (a library caller may ask for less: a higher nice value, fewer CPUs, the
- * idle class), else the client's own.
- */
-function boundedScheduling(asked: Scheduling | null, peer: Scheduling): Scheduling {
-  if (!asked) return peer;
-  const cpus = asked.affinity.map((byte, i) => byte & (peer.affinity[i] ?? 0));
-  const policyRank = (s: Scheduling) => (s.policy & ~SCHED_RESET_ON_FORK) === SCHED_IDLE ? 0 : [SCHED_FIFO, SCHED_RR].includes(s.policy & ~SCHED_RESET_ON_FORK) ? 2 + s.priority : 1;
-  const ioRank = (ioPriority: number) => {
-    const kind = ioPriority >> 13;
-    return kind === IOPRIO_CLASS_IDLE ? 0 : kind === IOPRIO_CLASS_RT ? 200 - (ioPriority & 7) : 100 - (kind === IOPRIO_CLASS_BE ? ioPriority & 7 : 4);
-  };
-  return {
-    nice: Math.max(asked.nice, peer.nice),
-    oomScoreAdjust: Math.max(asked.oomScoreAdjust, peer.oomScoreAdjust),
-    affinity: cpus.some((byte) => byte !== 0) ? cpus : peer.affinity,
-    ...(policyRank(asked) <= policyRank(peer) ? { policy: asked.policy, priority: asked.priority } : { policy: peer.policy, priority: peer.priority }),
-    ioPriority: ioRank(asked.ioPriority) <= ioRank(peer.ioPriority) ? asked.ioPriority : peer.ioPriority,
-    personality: asked.personality,
-  };
-}
-
-const SCHED_FIFO = 1;
-const SCHED_RR = 2;
-const SCHED_IDLE = 5;
-const SCHED_RESET_ON_FORK = 0x40000000;
-const IOPRIO_CLASS_RT = 1;
-const IOPRIO_CLASS_BE = 2;
-const IOPRIO_CLASS_IDLE = 3;
-
-/** READ_IMPLIES_EXEC | ADDR_NO_RANDOMIZE | ADDR_COMPAT_LAYOUT | MMAP_PAGE_ZERO (linux/personality.h). */
-const PER_CLEAR_ON_SETID = 0x0400000 | 0x0040000 | 0x0200000 | 0x0100000;
 
 const UNDERSCORE = 0x5f;
 const EQUALS = 0x3d;

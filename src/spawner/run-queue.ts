@@ -14,9 +14,9 @@ interface Waiter {
   refuse: (refusal: Refusal) => void;
 }
 
-/** The default share of one uid: all slots but an eighth (at least one) kept for the others; one slot of one. */
-export function defaultMaxRunningPerUid(maxRunning: number): number {
-  return Math.max(1, maxRunning - Math.max(1, Math.floor(maxRunning / 8)));
+/** One uid's share of `total` run slots or queue places: all but an eighth (at least one) kept for the others; one of one. */
+export function oneUidsShare(total: number): number {
+  return Math.max(1, total - Math.max(1, Math.floor(total / 8)));
 }
 
 export class RunQueue {
@@ -28,7 +28,7 @@ export class RunQueue {
   constructor(
     readonly maxRunning: number,
     readonly maxWaiting: number,
-    readonly maxRunningPerUid = defaultMaxRunningPerUid(maxRunning),
+    readonly maxRunningPerUid = oneUidsShare(maxRunning),
   ) {}
 
   get running(): number {
@@ -80,7 +80,7 @@ export class RunQueue {
   /** Why a request of `uid` may not wait either (the queue, or this uid's share of it, is full), or null. */
   #whyNotWait(uid: number): string | null {
     const mine = uid === 0 ? 0 : this.#waiting.filter((waiter) => waiter.uid === uid).length;
-    const shareFull = uid !== 0 && mine >= defaultMaxRunningPerUid(this.maxWaiting) && this.maxWaiting > 1;
+    const shareFull = uid !== 0 && mine >= oneUidsShare(this.maxWaiting) && this.maxWaiting > 1;
     if (this.#waiting.length < this.maxWaiting && !shareFull) return null;
     if (this.#running >= this.maxRunning && !shareFull) {
       return `busy: ${this.#running} programs are running and ${this.#waiting.length} requests are waiting (the spawner's --max-children ${this.maxRunning}, --max-queue ${this.maxWaiting})`;

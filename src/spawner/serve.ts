@@ -16,7 +16,7 @@ import { claimSocketPath, listeningOn, SocketPathInUse } from "./socket-path.ts"
 import { silentLogger, type Logger } from "./logger.ts";
 import { compileEnvPolicy, defaultAccessPolicy, type AccessPolicy, type EnvPolicy } from "./access-policy.ts";
 import { Admission } from "./admission.ts";
-import { defaultMaxRunningPerUid, RunQueue } from "./run-queue.ts";
+import { oneUidsShare, RunQueue } from "./run-queue.ts";
 import { RefusalLog, refuseAtAccept } from "./refuse-at-accept.ts";
 import { openSocketLock, OrphanGuard, waitForLock } from "./orphan-guard.ts";
 import { tryLockExclusive } from "../libc/file.ts";
@@ -151,7 +151,7 @@ export function serve(options: ServeOptions = {}, handler?: Handler): PortalServ
   const watcher = FdWatcher.shared();
   const connections = new Set<Promise<void>>();
   const maxChildren = options.maxChildren ?? DEFAULT_MAX_CHILDREN;
-  const queue = new RunQueue(maxChildren, options.maxQueue ?? DEFAULT_MAX_QUEUE, options.maxChildrenPerUid ?? defaultMaxRunningPerUid(maxChildren));
+  const queue = new RunQueue(maxChildren, options.maxQueue ?? DEFAULT_MAX_QUEUE, options.maxChildrenPerUid ?? oneUidsShare(maxChildren));
   const admission = new Admission(options.access ?? defaultAccessPolicy(), {
     maxConnections: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
     maxConnectionsPerUid: options.maxConnectionsPerUid ?? DEFAULT_MAX_CONNECTIONS_PER_UID,

@@ -28,3 +28,13 @@ test("values no kernel would hold are refused as protocol errors", () => {
   expect(() => decodeSchedulingPayload(miscounted)).toThrow(/says 3 mask bytes but carries 2/);
   expect(() => decodeSchedulingPayload(new Uint8Array(27))).toThrow(/malformed/);
 });
+
+test("what is asked is given where it is no more favoured than what the client has, else the client's own", async () => {
+  const { boundScheduling } = await import("../../../src/protocol/scheduling.ts");
+  const has: Scheduling = { nice: 5, ioPriority: (2 << 13) | 4, policy: 0, priority: 0, affinity: new Uint8Array([0x03]), oomScoreAdjust: 100, personality: 0 };
+  const more: Scheduling = { nice: -20, ioPriority: (1 << 13) | 0, policy: 1, priority: 99, affinity: new Uint8Array([0xff]), oomScoreAdjust: -1000, personality: 0x40000 };
+  expect(boundScheduling(more, has)).toEqual({ ...has, affinity: new Uint8Array([0x03]), personality: 0x40000 });
+  const less: Scheduling = { nice: 10, ioPriority: 3 << 13, policy: 5, priority: 0, affinity: new Uint8Array([0x02]), oomScoreAdjust: 500, personality: 0 };
+  expect(boundScheduling(less, has)).toEqual(less);
+  expect(boundScheduling(null, has)).toBe(has);
+});

@@ -58,8 +58,8 @@ test("closing refuses every waiting request and every later one with code 4", as
 });
 
 test("the default share of one uid keeps an eighth of the slots (at least one) for the others", async () => {
-  const { defaultMaxRunningPerUid } = await import("../../../src/spawner/run-queue.ts");
-  expect([1, 2, 4, 8, 16, 64].map(defaultMaxRunningPerUid)).toEqual([1, 1, 3, 7, 14, 56]);
+  const { oneUidsShare } = await import("../../../src/spawner/run-queue.ts");
+  expect([1, 2, 4, 8, 16, 64].map(oneUidsShare)).toEqual([1, 1, 3, 7, 14, 56]);
 });
 
 test("a uid at its share waits while another uid's later request takes the free slot; its own turn comes as its programs end", async () => {
